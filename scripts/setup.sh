@@ -96,7 +96,7 @@ colcon_build() {
   # Inputs: the build files' contents, and the names of the Python files (a symlink install links
   # each file, so a new module needs a rebuild; an edited one does not).
   h="$( { find package.xml CMakeLists.txt msg srv launch config scripts/ros -type f -print0 | sort -z | xargs -0 cat
-          find a2r_ros a2r_core -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
+          find a2r_ros -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
   if stamp_ok colcon "$h" && [ -f install/setup.bash ]; then
     return
   fi
@@ -104,7 +104,7 @@ colcon_build() {
   colcon --log-base build/colcon-log build --base-paths . --symlink-install \
     --build-base build --install-base install \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DPython3_NumPy_INCLUDE_DIR="$NUMPY_INCLUDE_LINK" \
-      -DBUILD_TESTING=OFF \
+      -DBUILD_TESTING=OFF -DA2R_INSTALL_CORE=OFF \
     --event-handlers console_cohesion- summary- >build-colcon.log 2>&1 \
     || { cat build-colcon.log >&2; echo "colcon build failed (log above)" >&2; exit 1; }
   rm -f build-colcon.log
