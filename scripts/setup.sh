@@ -95,7 +95,7 @@ colcon_build() {
   local h
   # Inputs: the build files' contents, and the names of the Python files (a symlink install links
   # each file, so a new module needs a rebuild; an edited one does not).
-  h="$( { find package.xml CMakeLists.txt msg srv launch config scripts/ros -type f -print0 | sort -z | xargs -0 cat
+  h="$( { find package.xml CMakeLists.txt msg srv launch config scripts/ros -type f -print0 2>/dev/null | sort -z | xargs -0 cat
           find a2r_ros -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
   if stamp_ok colcon "$h" && [ -f install/setup.bash ]; then
     return
