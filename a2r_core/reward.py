@@ -1,0 +1,280 @@
+"""The reward API: `RewardModel.load(path | hub id).score(clips, instructions) -> RewardOutput`.
+
+Everything that scores (the ROS reward node and service, bag scoring, the planner, the benchmark)
+goes through `RewardModel.score`, so the reward formula lives here and only here.
+
+The reward formula (v: the clip's video feature, t: the instruction's text feature, both
+L2-normalised; t_f[k], k = 1..K: the instruction's failure-text features; s = logit_scale):
+
+    reward_mode="cosine" (default):  reward = cos(v, t) = v . t                      in [-1, 1]
+    reward_mode="contrast":          reward = log softmax_j(s * [v.t, v.t_f[1], ..., v.t_f[K]])[0]
+                                            = s * v.t - logsumexp(s * [v.t, v.t_f[1..K]])   <= 0
+    success_prob        = sigmoid(success_head(v, t))
+    failure_mode_probs  = softmax_k(s * v.t_f[k])                                   (K values)
+    most_likely_failure_mode = argmax_k failure_mode_probs, -1 when there are no failure texts
+
+Instruction -> task: exact match of the case/space-normalised instruction against the model's
+`task_instructions` paraphrases. A seen task uses its own K failure prompts. An unseen instruction
+(no match) has, with the model's `unseen_task_prompts="omit"` (default), no failure texts: its
+failure_mode_probs row is all zeros (not NaN) and most_likely_failure_mode is -1, while reward and
+success_prob are computed as usual. With `unseen_task_prompts="mean"` it uses the task-mean prompts.
+`reward_mode="contrast"` always needs failure texts, so it uses the task-mean prompts for unseen
+instructions whatever the model's setting (and is refused for models without prompts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from a2r_core.errors import CheckpointError, ConfigError, InputError
+
+REWARD_MODES = ("cosine", "contrast")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class RewardOutput:
+    """Scores of every clip (rows, B) for every instruction (columns, I); see the module docstring."""
+
+    reward: np.ndarray  # [B, I] float32
+    success_prob: np.ndarray  # [B, I] float32 in [0, 1]
+    failure_mode_probs: np.ndarray  # [B, I, K] float32; all-zero rows for instructions without failure texts
+    most_likely_failure_mode: np.ndarray  # [B, I] int32, -1 when none
+
+
+@dataclass
+class _TextEntry:
+    text: torch.Tensor  # [D]
+    failure: torch.Tensor | None  # [K, D] failure texts used for failure_mode_probs (None: none)
+    contrast: torch.Tensor | None  # [K, D] failure texts used by reward_mode="contrast"
+
+
+def _as_clip_list(clips) -> list[np.ndarray] | np.ndarray:
+    """Validate `clips` -> a [B,T,H,W,3] uint8 array or a list of [T,H,W,3] uint8 arrays."""
+    if isinstance(clips, torch.Tensor):
+        clips = clips.detach().cpu().numpy()
+    if isinstance(clips, np.ndarray):
+        if clips.dtype != np.uint8:
+            raise InputError(f"clips: expected dtype uint8, got {clips.dtype}")
+        if clips.ndim != 5 or clips.shape[-1] != 3:
+            raise InputError(f"clips: expected an array [B, T, H, W, 3] (or a list of [T, H, W, 3] arrays), "
+                             f"got shape {list(clips.shape)}")
+        if min(clips.shape) < 1:
+            raise InputError(f"clips: empty dimension in shape {list(clips.shape)}")
+        return clips
+    if isinstance(clips, (str, bytes)) or not isinstance(clips, Sequence):
+        raise InputError(f"clips: expected a uint8 array or a sequence of arrays, got {type(clips).__name__}")
+    if len(clips) == 0:
+        raise InputError("clips: no clips given")
+    out = []
+    for i, c in enumerate(clips):
+        if isinstance(c, torch.Tensor):
+            c = c.detach().cpu().numpy()
+        if not isinstance(c, np.ndarray):
+            raise InputError(f"clips[{i}]: expected a numpy array, got {type(c).__name__}")
+        if c.dtype != np.uint8:
+            raise InputError(f"clips[{i}]: expected dtype uint8, got {c.dtype}")
+        if c.ndim != 4 or c.shape[-1] != 3 or min(c.shape) < 1:
+            raise InputError(f"clips[{i}]: expected shape [T, H, W, 3] with T, H, W >= 1, got {list(c.shape)}")
+        out.append(c)
+    return out
+
+
+def _check_instructions(instructions) -> list[str]:
+    if isinstance(instructions, str) or not isinstance(instructions, Sequence):
+        raise InputError(f"instructions: expected a sequence of strings, got {type(instructions).__name__}")
+    if len(instructions) == 0:
+        raise InputError("instructions: no instructions given")
+    for i, text in enumerate(instructions):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"instructions[{i}]: expected a non-empty string, got {text!r}")
+    return list(instructions)
+
+
+class RewardModel:
+    """A loaded Adapt2Reward model ready to score clips (see the module docstring for the formula).
+
+    `batch_size` bounds how many clips go through the video encoder at once; `cache_size` how many
+    instructions' text/failure features are kept (least recently used are dropped).
+    """
+
+    def __init__(self, model, model_id: str, device: str = "cpu", dtype: str = "float32",
+                 reward_mode: str = "cosine", batch_size: int = 32, cache_size: int = 1024) -> None:
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if reward_mode not in REWARD_MODES:
+            raise ConfigError(f"reward_mode: must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
+        if reward_mode == "contrast" and model.num_failure_prompts == 0:
+            raise ConfigError("reward_mode: 'contrast' needs a model with failure prompts (this one has none)")
+        if batch_size < 1 or cache_size < 1:
+            raise ConfigError(f"batch_size and cache_size must be >= 1, got {batch_size}, {cache_size}")
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(f"device: {device!r} is not a torch device: {exc}") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device: {device!r} requested but CUDA is not available")
+        self.model = model.to(dev).eval()
+        self.model_id = str(model_id)
+        self.device = dev
+        self.dtype = dtype
+        self.reward_mode = reward_mode
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, _TextEntry] = OrderedDict()
+
+    # ---- construction --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path_or_id: str | Path, device: str = "cpu", dtype: str = "float32", **kwargs) -> "RewardModel":
+        """Load a checkpoint directory, or a Hugging Face hub repo id holding one.
+
+        A hub id is resolved with `huggingface_hub.snapshot_download`, which with HF_HUB_OFFLINE=1
+        (scripts/env.sh) only reads the local cache.
+        """
+        from a2r_core.model.checkpoint import load_checkpoint
+
+        path = Path(str(path_or_id)).expanduser()
+        if not path.exists() and _looks_like_hub_id(str(path_or_id)):
+            path = _resolve_hub_id(str(path_or_id))
+        model, _, _ = load_checkpoint(path)
+        return cls(model, model_id=str(path_or_id), device=device, dtype=dtype, **kwargs)
+
+    @classmethod
+    def from_module(cls, model, model_id: str = "in-memory", device: str | None = None,
+                    dtype: str = "float32", **kwargs) -> "RewardModel":
+        """Wrap an in-memory `Adapt2Reward` (e.g. during training); device defaults to the model's."""
+        return cls(model, model_id=model_id, device=str(device or model.device), dtype=dtype, **kwargs)
+
+    @property
+    def num_frames(self) -> int:
+        """Frames the model samples from each clip (clips may have any length)."""
+        return int(self.model.config.num_frames)
+
+    @property
+    def num_failure_modes(self) -> int:
+        return int(self.model.num_failure_prompts)
+
+    def _autocast(self):
+        if self.dtype == "bfloat16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ---- features ------------------------------------------------------------------------------
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _text_entries(self, instructions: list[str]) -> list[_TextEntry]:
+        model = self.model
+        missing = [t for t in dict.fromkeys(instructions) if t not in self._cache]
+        if missing:
+            with self._autocast():
+                texts = model.encode_text(missing).float()
+                failure = contrast = [None] * len(missing)
+                if model.num_failure_prompts:
+                    ids = torch.tensor([model.instruction_task_index(t) for t in missing], device=self.device)
+                    feats = model.failure_text_features(ids, missing).float()  # -1 rows: task-mean prompts
+                    has = model.prompts.has_prompts(ids).tolist()
+                    failure = [feats[j] if has[j] else None for j in range(len(missing))]
+                    contrast = [feats[j] for j in range(len(missing))]
+            for j, t in enumerate(missing):
+                self._cache[t] = _TextEntry(texts[j], failure[j], contrast[j])
+        entries = []
+        for t in instructions:
+            self._cache.move_to_end(t)
+            entries.append(self._cache[t])
+        while len(self._cache) > max(self.cache_size, len(set(instructions))):
+            self._cache.popitem(last=False)
+        return entries
+
+    def _video_features(self, clips) -> torch.Tensor:
+        """All clips -> [B, D] float32, grouped by shape so each group is one batched preprocess."""
+        model = self.model
+        if isinstance(clips, np.ndarray):
+            groups = {clips.shape[1:]: list(range(clips.shape[0]))}
+            get = lambda idx: clips[idx]  # noqa: E731
+        else:
+            groups: dict[tuple, list[int]] = {}
+            for i, c in enumerate(clips):
+                groups.setdefault(c.shape, []).append(i)
+            get = lambda idx: np.stack([clips[i] for i in idx])  # noqa: E731
+        n = clips.shape[0] if isinstance(clips, np.ndarray) else len(clips)
+        out = torch.empty(n, model.config.embed_dim, device=self.device)
+        for idx in groups.values():
+            for start in range(0, len(idx), self.batch_size):
+                part = idx[start:start + self.batch_size]
+                arr = np.ascontiguousarray(get(part))
+                if not arr.flags.writeable:  # torch.from_numpy wants a writable buffer
+                    arr = arr.copy()
+                video = model.preprocess(torch.from_numpy(arr))
+                with self._autocast():
+                    out[torch.tensor(part, device=self.device)] = model.encode_video(video).float()
+        return out
+
+    @torch.inference_mode()
+    def score(self, clips, instructions: Sequence[str]) -> RewardOutput:
+        """Score every clip against every instruction -> RewardOutput with [B, I] arrays.
+
+        clips: a uint8 array [B, T, H, W, 3] or a sequence of B uint8 arrays [T_i, H_i, W_i, 3]
+        (sizes may differ; each clip is resampled to `num_frames` frames and resized). The formula
+        is in the module docstring: reward = cos(v, t) ("cosine") or the log-softmax of the
+        instruction among {instruction, its K failure texts} at logit_scale ("contrast");
+        success_prob = sigmoid(success_head(v, t)); failure_mode_probs = softmax over the K failure
+        texts' similarities at logit_scale (zeros and mode -1 where an instruction has none).
+        Raises InputError for malformed clips or instructions.
+        """
+        clips = _as_clip_list(clips)
+        instructions = _check_instructions(instructions)
+        model = self.model
+        entries = self._text_entries(instructions)
+        v = self._video_features(clips)  # [B, D]
+        t = torch.stack([e.text for e in entries])  # [I, D]
+        b, n_i, k = v.shape[0], len(instructions), model.num_failure_prompts
+        scale = float(model.logit_scale)
+        sim = v @ t.T  # [B, I]
+        with self._autocast():
+            vv = v.unsqueeze(1).expand(b, n_i, -1).reshape(b * n_i, -1)
+            tt = t.unsqueeze(0).expand(b, n_i, -1).reshape(b * n_i, -1)
+            logits = model.success_logit(vv, tt).float().view(b, n_i)
+        success = torch.sigmoid(logits)
+        probs = torch.zeros(b, n_i, k, device=self.device)
+        best = torch.full((b, n_i), -1, dtype=torch.int32, device=self.device)
+        reward = sim.clone()
+        for i, e in enumerate(entries):
+            if e.failure is not None:
+                p = torch.softmax(scale * (v @ e.failure.T), dim=-1)  # [B, K]
+                probs[:, i] = p
+                best[:, i] = p.argmax(-1).to(torch.int32)
+            if self.reward_mode == "contrast":
+                all_logits = scale * torch.cat([sim[:, i:i + 1], v @ e.contrast.T], dim=1)
+                reward[:, i] = torch.log_softmax(all_logits, dim=1)[:, 0]
+        return RewardOutput(
+            reward=reward.cpu().numpy().astype(np.float32),
+            success_prob=success.cpu().numpy().astype(np.float32),
+            failure_mode_probs=probs.cpu().numpy().astype(np.float32),
+            most_likely_failure_mode=best.cpu().numpy().astype(np.int32),
+        )
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
+
+
+def _resolve_hub_id(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=repo_id))
+    except Exception as exc:  # huggingface_hub raises many types (offline, not found, auth, HTTP)
+        raise CheckpointError(f"{repo_id}: not a local checkpoint directory and not available as a "
+                              f"Hugging Face hub repo ({type(exc).__name__}: {exc})") from exc
+
+
+__all__ = ["RewardModel", "RewardOutput", "REWARD_MODES"]

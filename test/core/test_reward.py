@@ -1,0 +1,170 @@
+"""RewardModel.score: the documented formula, variable-size clips, unseen instructions, input
+errors, caching, the bf16 path against fp32, and loading errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from a2r_core.errors import CheckpointError, ConfigError, InputError
+from a2r_core.model import A2RConfig, Adapt2Reward, save_checkpoint
+from a2r_core.reward import RewardModel, RewardOutput
+
+SEEN = ["open the drawer", "close the drawer"]
+UNSEEN = "wave at the camera"
+
+
+@pytest.fixture(scope="module")
+def model() -> Adapt2Reward:
+    torch.manual_seed(0)
+    cfg = A2RConfig(tasks=["open", "close"], task_instructions={"open": [SEEN[0]], "close": [SEEN[1]]},
+                    num_frames=4, image_size=32, embed_dim=32, video_width=64, video_depth=1, video_heads=2,
+                    success_head_hidden=32)
+    m = Adapt2Reward(cfg).eval()
+    with torch.no_grad():  # a non-trivial success head (it is initialised to output 0)
+        for p in m.success_head.parameters():
+            p.normal_(std=0.5)
+    return m
+
+
+@pytest.fixture()
+def clips() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, shape, dtype=np.uint8)
+            for shape in [(6, 40, 50, 3), (3, 24, 24, 3), (6, 40, 50, 3), (11, 64, 48, 3)]]
+
+
+def reference(model: Adapt2Reward, clip: np.ndarray, instruction: str, contrast: bool = False):
+    """The formula of reward.py's docstring, computed directly from the module's features."""
+    with torch.no_grad():
+        v = model.encode_video(model.preprocess(torch.from_numpy(clip)[None]))[0]
+        t = model.encode_text([instruction])[0]
+        s = float(model.logit_scale)
+        task = model.instruction_task_index(instruction)
+        ft = model.failure_text_features(torch.tensor([task]), [instruction])[0]
+        success = torch.sigmoid(model.success_logit(v[None], t[None]))[0]
+        probs = torch.softmax(s * (ft @ v), 0) if task >= 0 else torch.zeros(3)
+        if contrast:
+            reward = torch.log_softmax(s * torch.cat([(v @ t)[None], ft @ v]), 0)[0]
+        else:
+            reward = v @ t
+    return float(reward), float(success), probs.numpy()
+
+
+def test_score_variable_size_clips_matches_the_formula(model, clips) -> None:
+    rm = RewardModel.from_module(model, model_id="tiny")
+    out = rm.score(clips, SEEN + [UNSEEN])
+    assert isinstance(out, RewardOutput)
+    assert out.reward.shape == (4, 3) and out.reward.dtype == np.float32
+    assert out.success_prob.shape == (4, 3) and out.success_prob.dtype == np.float32
+    assert out.failure_mode_probs.shape == (4, 3, 3) and out.failure_mode_probs.dtype == np.float32
+    assert out.most_likely_failure_mode.shape == (4, 3) and out.most_likely_failure_mode.dtype == np.int32
+    for b, clip in enumerate(clips):
+        for i, text in enumerate(SEEN + [UNSEEN]):
+            r, p, modes = reference(model, clip, text)
+            assert out.reward[b, i] == pytest.approx(r, abs=1e-5)
+            assert out.success_prob[b, i] == pytest.approx(p, abs=1e-5)
+            np.testing.assert_allclose(out.failure_mode_probs[b, i], modes, atol=1e-5)
+    # Seen instructions: a distribution over K modes; unseen (omit policy): zeros and -1.
+    np.testing.assert_allclose(out.failure_mode_probs[:, :2].sum(-1), 1.0, atol=1e-5)
+    assert (out.most_likely_failure_mode[:, :2] == out.failure_mode_probs[:, :2].argmax(-1)).all()
+    assert (out.failure_mode_probs[:, 2] == 0).all() and (out.most_likely_failure_mode[:, 2] == -1).all()
+    assert not np.isnan(out.failure_mode_probs).any()
+    assert ((out.success_prob >= 0) & (out.success_prob <= 1)).all()
+    assert len(set(np.round(out.success_prob.ravel(), 6))) > 1  # the head is really evaluated
+    assert rm.num_frames == 4 and rm.model_id == "tiny"
+
+
+def test_contrast_mode_matches_the_formula(model, clips) -> None:
+    out = RewardModel.from_module(model, reward_mode="contrast").score(clips[:2], SEEN)
+    for b in range(2):
+        for i, text in enumerate(SEEN):
+            assert out.reward[b, i] == pytest.approx(reference(model, clips[b], text, contrast=True)[0], abs=1e-4)
+    assert (out.reward <= 0).all()
+    # Unseen instructions use the task-mean prompts in contrast mode: finite, non-zero.
+    unseen = RewardModel.from_module(model, reward_mode="contrast").score(clips[:2], [UNSEEN]).reward
+    assert np.isfinite(unseen).all() and (unseen < 0).all()
+
+
+def test_batch_array_equals_list_equals_one_by_one(model, clips) -> None:
+    rm = RewardModel.from_module(model, batch_size=2)
+    same = np.stack([clips[0], clips[2]])
+    batched = rm.score(same, SEEN)
+    listed = rm.score([clips[0], clips[2]], SEEN)
+    single = [rm.score(c[None], SEEN) for c in same]
+    np.testing.assert_allclose(batched.reward, listed.reward, atol=1e-6)
+    np.testing.assert_allclose(batched.reward, np.concatenate([s.reward for s in single]), atol=1e-5)
+    np.testing.assert_allclose(batched.success_prob, np.concatenate([s.success_prob for s in single]), atol=1e-5)
+    read_only = same.copy()
+    read_only.flags.writeable = False  # e.g. frames from np.frombuffer on a ROS message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(rm.score(read_only, SEEN).reward, batched.reward, atol=1e-6)
+
+
+def test_instruction_lookup_and_cache(model, clips) -> None:
+    rm = RewardModel.from_module(model, cache_size=2)
+    a = rm.score(clips[:1], ["  OPEN the   drawer"])
+    b = rm.score(clips[:1], [SEEN[0]])
+    np.testing.assert_allclose(a.failure_mode_probs, b.failure_mode_probs, atol=1e-6)
+    assert a.most_likely_failure_mode[0, 0] >= 0
+    rm.score(clips[:1], SEEN + [UNSEEN])  # three at once: the cache may exceed its size for one call
+    rm.score(clips[:1], [SEEN[0]])
+    assert len(rm._cache) == 2 and list(rm._cache)[-1] == SEEN[0]
+    again = rm.score(clips[:1], [SEEN[0]])
+    np.testing.assert_array_equal(again.reward, b.reward)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((1, 4, 8, 8, 3), dtype=np.float32), "uint8"),
+    (np.zeros((4, 8, 8, 3), dtype=np.uint8), r"\[B, T, H, W, 3\]"),
+    (np.zeros((1, 4, 8, 8, 4), dtype=np.uint8), r"\[B, T, H, W, 3\]"),
+    (np.zeros((1, 0, 8, 8, 3), dtype=np.uint8), "empty"),
+    ([], "no clips"),
+    ([np.zeros((4, 8, 8, 3), dtype=np.uint8), np.zeros((4, 8, 3), dtype=np.uint8)], r"clips\[1\]"),
+    ([np.zeros((4, 8, 8, 3), dtype=np.int64)], r"clips\[0\]: expected dtype uint8"),
+    ("frames", "sequence"),
+])
+def test_bad_clips_raise_input_error(model, bad, match) -> None:
+    with pytest.raises(InputError, match=match):
+        RewardModel.from_module(model).score(bad, SEEN)
+
+
+@pytest.mark.parametrize("bad, match", [("open the drawer", "sequence of strings"), ([], "no instructions"),
+                                        (["ok", ""], r"instructions\[1\]"), ([3], r"instructions\[0\]")])
+def test_bad_instructions_raise_input_error(model, clips, bad, match) -> None:
+    with pytest.raises(InputError, match=match):
+        RewardModel.from_module(model).score(clips[:1], bad)
+
+
+def test_bfloat16_stays_close_to_float32(model, clips) -> None:
+    """bf16 autocast on CPU: reward within 0.02 (cosine units), probabilities within 0.03."""
+    fp32 = RewardModel.from_module(model).score(clips, SEEN + [UNSEEN])
+    bf16 = RewardModel.from_module(model, dtype="bfloat16").score(clips, SEEN + [UNSEEN])
+    assert bf16.reward.dtype == np.float32
+    np.testing.assert_allclose(bf16.reward, fp32.reward, atol=0.02)
+    np.testing.assert_allclose(bf16.success_prob, fp32.success_prob, atol=0.03)
+    np.testing.assert_allclose(bf16.failure_mode_probs, fp32.failure_mode_probs, atol=0.03)
+    assert not np.array_equal(bf16.reward, fp32.reward)  # the bf16 path really ran in bf16
+
+
+def test_bad_options_and_load_errors(model, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="dtype"):
+        RewardModel.from_module(model, dtype="float16")
+    with pytest.raises(ConfigError, match="reward_mode"):
+        RewardModel.from_module(model, reward_mode="best")
+    no_prompts = Adapt2Reward(A2RConfig(num_failure_prompts=0, num_frames=2, image_size=32, video_width=32,
+                                        video_depth=1, video_heads=1))
+    with pytest.raises(ConfigError, match="contrast"):
+        RewardModel.from_module(no_prompts, reward_mode="contrast")
+    out = RewardModel.from_module(no_prompts).score(np.zeros((2, 3, 16, 16, 3), np.uint8), ["push the cup"])
+    assert out.failure_mode_probs.shape == (2, 1, 0) and (out.most_likely_failure_mode == -1).all()
+    with pytest.raises(CheckpointError, match="does not exist"):
+        RewardModel.load(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="a2r-test/not-cached.*hub"):
+        RewardModel.load("a2r-test/not-cached")
+    path = save_checkpoint(model, tmp_path / "ck")
+    assert RewardModel.load(str(path), dtype="bfloat16").dtype == "bfloat16"
