@@ -1,0 +1,35 @@
+"""`a2r ros up --config config/reward.yaml [--set name=value ...]`: the reward node(s) without ros2cli.
+
+What `ros2 launch a2r_ros reward.launch.py` starts, for pip-only machines: the same node list and
+parameter file (see a2r_ros.bringup_spec), in one process. a2r_ros (and so rclpy) is imported only
+inside run(): a2r_core never imports rclpy at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "ros"
+HELP = "ROS 2 bring-up without ros2cli: `a2r ros up --config config/reward.yaml`"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="ros_command", metavar="SUBCOMMAND", required=True)
+    up = sub.add_parser("up", help="start the reward node(s) with a parameter file, until Ctrl-C",
+                        description="Start the nodes of launch/reward.launch.py in one process "
+                                    "(MultiThreadedExecutor) with the parameters of --config.")
+    up.add_argument("--config", default=None,
+                    help="ROS 2 parameter YAML (default: the installed share/a2r_ros/config/reward.yaml)")
+    up.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one parameter, typed as declared, e.g. --set rate_hz=5.0 "
+                         "--set instructions=\"['open the drawer', 'close the drawer']\" (repeatable)")
+    up.add_argument("--namespace", default="", help="namespace of the nodes and their relative topics")
+    up.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
+                    help="everything after this goes to ROS as --ros-args (e.g. --log-level debug)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from a2r_ros import bringup, bringup_spec
+
+    config = args.config or str(bringup_spec.params_file_path())
+    return bringup.up(config, sets=args.sets, namespace=args.namespace, ros_args=args.ros_args)

@@ -1,0 +1,69 @@
+"""`a2r ros up`: the launch file's nodes, in one process, for machines without `ros2 launch`.
+
+The PyPI ROS wheels have no `launch`/`ros2cli`. This starts the nodes listed in
+`a2r_ros.bringup_spec.NODES` (the list `launch/reward.launch.py` reads too) with the parameters
+from the same YAML file, plus `--set name=value` overrides typed per parameter, on one
+MultiThreadedExecutor, until Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from pathlib import Path
+from typing import Any, Sequence
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from a2r_core.errors import A2RError
+from a2r_ros import bringup_spec
+
+
+def node_parameters(config: str | Path, sets: Sequence[str] = (), namespace: str = "") -> list[tuple[bringup_spec.NodeSpec, dict[str, Any]]]:
+    """Each node of the bring-up with its final parameter values (file, then --set)."""
+    out = []
+    for spec in bringup_spec.NODES:
+        values = bringup_spec.load_node_parameters(config, spec, namespace)
+        values = bringup_spec.apply_overrides(values, spec, sets)
+        out.append((spec, values))
+    return out
+
+
+def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
+       ros_args: Sequence[str] = ()) -> int:
+    """Start every node and spin until interrupted. Returns the exit code: 0 after a clean
+    shutdown, 1 when a node cannot start (the reason is logged, no traceback)."""
+    plan = node_parameters(config, sets, namespace)  # ConfigError before any ROS start-up
+    context = Context()
+    rclpy.init(args=["a2r", *(["--ros-args", *ros_args] if ros_args else [])], context=context)
+    # SIGTERM (e.g. from a process supervisor) shuts down as cleanly as Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown(context=context))
+    nodes = []
+    logger = rclpy.logging.get_logger("a2r.ros.up")
+    executor = MultiThreadedExecutor(context=context)
+    try:
+        for spec, values in plan:
+            cls = getattr(importlib.import_module(spec.module), spec.class_name)
+            overrides = [Parameter(name, value=value) for name, value in values.items()]
+            try:
+                node = cls(spec.name, context=context, namespace=namespace or None, parameter_overrides=overrides)
+            except A2RError as exc:
+                logger.fatal(f"cannot start {spec.name}: {exc}")
+                return 1
+            nodes.append(node)
+            executor.add_node(node)
+        logger.info(f"running {', '.join(n.get_fully_qualified_name() for n in nodes)} "
+                    f"with parameters from {config}")
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    return 0

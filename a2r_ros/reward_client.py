@@ -1,0 +1,139 @@
+"""`RewardClient`: score candidate clips from a planner or a notebook through `a2r/query_reward`.
+
+    client = RewardClient(node)                     # any rclpy node of yours
+    result = client.score(clips, ["open the drawer"])   # blocking; result.rewards is [clips, instructions]
+    future = client.score_async(clips, instructions)    # rclpy Future -> RewardResult
+
+`clips` is a uint8 array [B, T, H, W, 3] (RGB) or a list of B arrays [T_i, H_i, W_i, 3]. A
+non-OK status raises `RewardQueryError` (its `status` is the response code) with the node's
+message, so a planner never mistakes a rejected request for scores.
+
+Blocking calls work both when nobody spins `node` (the call spins it until the answer arrives) and
+when an executor already spins it in another thread (the call just waits), using only API shared
+by Humble, Jazzy and Kilted.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
+
+from a2r_core.errors import A2RError, InputError
+from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg
+from a2r_ros.msg import Clip
+from a2r_ros.srv import QueryReward
+
+STATUS_NAMES = {
+    QueryReward.Response.STATUS_OK: "OK",
+    QueryReward.Response.STATUS_INVALID_REQUEST: "INVALID_REQUEST",
+    QueryReward.Response.STATUS_TOO_LARGE: "TOO_LARGE",
+    QueryReward.Response.STATUS_MODEL_ERROR: "MODEL_ERROR",
+    QueryReward.Response.STATUS_NOT_READY: "NOT_READY",
+}
+
+
+class RewardQueryError(A2RError):
+    """The reward node answered with a non-OK status (or did not answer in time)."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        name = STATUS_NAMES.get(status, "NO_RESPONSE" if status is None else str(status))
+        super().__init__(f"reward query failed ({name}): {message}")
+        self.status = status
+
+
+@dataclass
+class RewardResult:
+    """Scores of every clip x instruction, as [num_clips, num_instructions] arrays."""
+
+    rewards: np.ndarray
+    success_probabilities: np.ndarray
+    most_likely_failure_modes: np.ndarray
+    inference_latency_ms: float
+
+
+def build_request(clips: Any, instructions: Sequence[str], encoding: str = "rgb8",
+                  stamps_ns: Sequence[Sequence[int]] | None = None) -> QueryReward.Request:
+    """RGB uint8 clips -> a QueryReward request (frames oldest first, optional per-frame stamps)."""
+    if isinstance(clips, np.ndarray):
+        if clips.ndim != 5:
+            raise InputError(f"clips must be [B, T, H, W, 3], got shape {clips.shape}")
+        clips = list(clips)
+    request = QueryReward.Request(instructions=list(instructions))
+    for c, frames in enumerate(clips):
+        frames = np.asarray(frames)
+        if frames.ndim != 4:
+            raise InputError(f"clip {c} must be [T, H, W, 3], got shape {frames.shape}")
+        msg = Clip(frames=[rgb_to_image_msg(f, encoding) for f in frames])
+        if stamps_ns is not None:
+            msg.stamps = [ns_to_stamp(s) for s in stamps_ns[c]]
+        request.clips.append(msg)
+    return request
+
+
+def result_from_response(response: QueryReward.Response) -> RewardResult:
+    """A response -> RewardResult; RewardQueryError for a non-OK status."""
+    if response.status != QueryReward.Response.STATUS_OK:
+        raise RewardQueryError(response.status, response.message)
+    shape = (response.num_clips, response.num_instructions)
+    return RewardResult(
+        rewards=np.asarray(response.rewards, dtype=np.float32).reshape(shape),
+        success_probabilities=np.asarray(response.success_probabilities, dtype=np.float32).reshape(shape),
+        most_likely_failure_modes=np.asarray(response.most_likely_failure_modes, dtype=np.int32).reshape(shape),
+        inference_latency_ms=float(response.inference_latency_ms),
+    )
+
+
+class RewardClient:
+    """Client of a reward node's `a2r/query_reward` service (relative to `node`'s namespace)."""
+
+    def __init__(self, node: Node, service: str = "a2r/query_reward", encoding: str = "rgb8") -> None:
+        self.node = node
+        self.encoding = encoding
+        self._client = node.create_client(QueryReward, service)
+
+    def wait_for_service(self, timeout_sec: float = 10.0) -> bool:
+        return self._client.wait_for_service(timeout_sec=timeout_sec)
+
+    def score_async(self, clips: Any, instructions: Sequence[str],
+                    stamps_ns: Sequence[Sequence[int]] | None = None) -> Future:
+        """Send the request; the returned rclpy Future resolves to a RewardResult (or holds a
+        RewardQueryError as its exception). Await it in an rclpy coroutine callback or poll done()."""
+        raw = self._client.call_async(build_request(clips, instructions, self.encoding, stamps_ns))
+        result = Future()
+
+        def finish(done: Future) -> None:
+            try:
+                result.set_result(result_from_response(done.result()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+                result.set_exception(exc)
+
+        raw.add_done_callback(finish)
+        return result
+
+    def score(self, clips: Any, instructions: Sequence[str], timeout_sec: float = 30.0,
+              stamps_ns: Sequence[Sequence[int]] | None = None) -> RewardResult:
+        """Blocking call. Spins `node` itself unless an executor already spins it."""
+        if not self._client.service_is_ready() and not self.wait_for_service(timeout_sec):
+            raise RewardQueryError(None, f"service {self._client.srv_name} is not available")
+        future = self.score_async(clips, instructions, stamps_ns)
+        if self.node.executor is None:
+            executor = SingleThreadedExecutor(context=self.node.context)
+            executor.add_node(self.node)
+            try:
+                executor.spin_until_future_complete(future, timeout_sec=timeout_sec)
+            finally:
+                executor.remove_node(self.node)
+                executor.shutdown()
+        else:
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            done.wait(timeout_sec)
+        if not future.done():
+            raise RewardQueryError(None, f"no answer from {self._client.srv_name} within {timeout_sec} s")
+        return future.result()

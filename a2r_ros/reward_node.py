@@ -1,0 +1,503 @@
+"""The live reward node: camera frames -> ClipBuffer -> RewardModel.score -> a2r/reward.
+
+One node, three jobs, one scoring path (`RewardModel.score`; the live path through
+`a2r_core.scoring.score_clips`, the function bag scoring uses too):
+
+- Live reward. Frames from `camera_topic` (Image or CompressedImage, sensor-data QoS by default)
+  are converted to RGB and pushed into a `ClipBuffer` (a2r_core.clip_buffer, the same object bag
+  scoring uses). Every `1/rate_hz` seconds of HEADER-STAMP time the buffer emits a clip; the clip
+  goes on a bounded queue and a worker thread scores it against the current instructions and
+  publishes one `RewardScore` per instruction on `a2r/reward`, stamped with the newest frame of the
+  clip. The image callback only converts and buffers, so frames are never blocked by inference;
+  when the worker falls behind, the OLDEST waiting clip is dropped and counted (as
+  image_pipeline's camera_calibration does with its queue).
+- Reward queries. The `a2r/query_reward` service (a2r_ros/srv/QueryReward) scores a batch of
+  candidate clips x instructions; limits give STATUS_TOO_LARGE, malformed requests
+  STATUS_INVALID_REQUEST, never an exception.
+- Diagnostics on `/diagnostics`: inference latency, buffer fill, dropped frames, dropped work.
+
+Instructions come from the `instructions` parameter (validated in the set-parameters callback; an
+invalid value is rejected with its reason) and from std_msgs/String messages on `a2r/instruction`
+(which set that parameter, so `ros2 param get` always shows what is scored).
+
+Topic names are relative, so a namespace moves them all. Only rclpy API present in Humble, Jazzy
+and Kilted is used (on-set parameter callbacks, not the Iron+ pre/post-set ones).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from a2r_core.clip_buffer import Clip, ClipBuffer
+from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
+from a2r_core.scoring import ScoreRow, score_clips
+from a2r_ros import bringup_spec
+from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
+from a2r_ros.msg import RewardScore
+from a2r_ros.srv import QueryReward
+
+NODE_NAME = "reward_node"
+REWARD_TOPIC = "a2r/reward"
+INSTRUCTION_TOPIC = "a2r/instruction"
+SERVICE_NAME = "a2r/query_reward"
+MAX_INSTRUCTION_CHARS = 512
+
+_PARAM_TYPES = {
+    bringup_spec.STRING: ParameterType.PARAMETER_STRING,
+    bringup_spec.DOUBLE: ParameterType.PARAMETER_DOUBLE,
+    bringup_spec.INTEGER: ParameterType.PARAMETER_INTEGER,
+    bringup_spec.BOOL: ParameterType.PARAMETER_BOOL,
+    bringup_spec.STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY,
+}
+
+
+def descriptor_for(spec: bringup_spec.ParamSpec) -> ParameterDescriptor:
+    """The ROS parameter descriptor of a ParamSpec: type, description, range, read-only."""
+    description = spec.description
+    if spec.choices:
+        description += f" One of: {', '.join(spec.choices)}."
+    descriptor = ParameterDescriptor(name=spec.name, type=_PARAM_TYPES[spec.type], description=description,
+                                     read_only=not spec.dynamic)
+    if spec.type == bringup_spec.DOUBLE and (spec.min is not None or spec.max is not None):
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
+    if spec.type == bringup_spec.INTEGER and (spec.min is not None or spec.max is not None):
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
+    return descriptor
+
+
+def validate_instructions(value: Any, limit: int) -> list[str]:
+    """A valid instruction list, or InputError saying why not (used for the parameter and topic)."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InputError("instructions must be a non-empty list of strings")
+    if len(value) > limit:
+        raise InputError(f"{len(value)} instructions given, max_instructions is {limit}")
+    out = []
+    for i, text in enumerate(value):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"instruction {i} is empty")
+        if len(text) > MAX_INSTRUCTION_CHARS:
+            raise InputError(f"instruction {i} is {len(text)} characters long (max {MAX_INSTRUCTION_CHARS})")
+        out.append(text.strip())
+    return out
+
+
+def row_to_msg(row: ScoreRow) -> RewardScore:
+    """A scoring row (a2r_core.scoring) -> the RewardScore message the node publishes."""
+    msg = RewardScore()
+    msg.header.stamp = ns_to_stamp(row.stamp_ns)
+    msg.header.frame_id = row.frame_id
+    msg.instruction = row.instruction
+    msg.reward = float(row.reward)
+    msg.success_probability = float(row.success_probability)
+    msg.failure_mode_scores = [float(x) if np.isfinite(x) else 0.0 for x in row.failure_mode_scores]
+    msg.most_likely_failure_mode = int(row.most_likely_failure_mode)
+    msg.clip_start = ns_to_stamp(row.clip_start_ns)
+    msg.clip_end = ns_to_stamp(row.stamp_ns)
+    msg.frame_count = int(row.frame_count)
+    msg.model_id = row.model_id
+    msg.inference_latency_ms = float(row.inference_latency_ms)
+    return msg
+
+
+class _DropOldestQueue:
+    """A bounded hand-off queue: put() never blocks; when full the OLDEST item is dropped."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: collections.deque = collections.deque()
+        self._maxsize = maxsize
+        self._cond = threading.Condition()
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            if len(self._items) >= self._maxsize:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._cond.notify()
+
+    def get(self, timeout: float) -> Any | None:
+        with self._cond:
+            if not self._items and not self.closed:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _Stats:
+    """Counters reported on /diagnostics (written from several threads; ints are atomic enough)."""
+
+    def __init__(self) -> None:
+        self.frames_received = 0
+        self.frames_rejected = 0
+        self.clips_scored = 0
+        self.rewards_published = 0
+        self.non_finite = 0
+        self.model_errors = 0
+        self.queries = 0
+        self.queries_rejected = 0
+        self.latencies_ms: collections.deque = collections.deque(maxlen=100)
+        self.last_warning = ""
+
+
+class RewardNode(Node):
+    """The a2r reward node (see the module docstring). Raises A2RError from the constructor when
+    the checkpoint is missing or corrupt or a parameter is invalid; `main` turns that into a log
+    line and exit code 1."""
+
+    def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        try:
+            self._setup()
+        except (ParameterException, NameValidationException) as exc:
+            Node.destroy_node(self)
+            raise ConfigError(f"{node_name}: {exc}") from exc
+        except BaseException:
+            Node.destroy_node(self)  # a half-built node must not linger in the caller's context
+            raise
+
+    def _setup(self) -> None:
+        self._specs = {spec.name: spec for spec in bringup_spec.REWARD_NODE_PARAMETERS}
+        for spec in bringup_spec.REWARD_NODE_PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, descriptor_for(spec))
+        p = {name: self.get_parameter(name).value for name in self._specs}
+        self.stats = _Stats()
+        self._lock = threading.Lock()        # guards _instructions
+        self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
+        try:
+            self._instructions = validate_instructions(list(p["instructions"]), p["max_instructions"])
+        except InputError as exc:
+            raise ConfigError(f"parameter instructions: {exc}") from exc
+        self._limits = {k: p[k] for k in ("max_query_clips", "max_query_instructions", "max_query_frames",
+                                           "max_frame_pixels", "max_instructions")}
+
+        self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"])
+        self.buffer = ClipBuffer(bringup_spec.clip_buffer_config(p, self.model.num_frames))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._queue = _DropOldestQueue(p["queue_size"])
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="a2r_reward_worker", daemon=True)
+
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._reward_pub = self.create_publisher(RewardScore, REWARD_TOPIC, reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        image_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=p["image_qos_depth"], durability=DurabilityPolicy.VOLATILE,
+            reliability=ReliabilityPolicy.BEST_EFFORT if p["image_qos"] == "sensor_data" else ReliabilityPolicy.RELIABLE,
+        )
+        image_type, topic = Image, p["camera_topic"]
+        if p["image_transport"] == "compressed":
+            image_type, topic = CompressedImage, f"{topic.rstrip('/')}/compressed"
+        # The image callback has its own group so that on a MultiThreadedExecutor it never waits
+        # for a service call; it is mutually exclusive so the buffer has one producer.
+        self._image_sub = self.create_subscription(image_type, topic, self._on_image, image_qos,
+                                                   callback_group=MutuallyExclusiveCallbackGroup())
+        self._instruction_sub = self.create_subscription(String, INSTRUCTION_TOPIC, self._on_instruction, reliable)
+        self._service = self.create_service(QueryReward, SERVICE_NAME, self._on_query,
+                                            callback_group=MutuallyExclusiveCallbackGroup())
+        self._diag_timer = self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics)
+        self._worker.start()
+        self.get_logger().info(
+            f"scoring {self._image_sub.topic_name} with {self.model.model_id} on {p['device']} "
+            f"({self.buffer.config.num_frames} frames over {p['window_s']} s, every {1.0 / p['rate_hz']:.3f} s); "
+            f"instructions: {self._instructions}; images via {BACKEND}"
+        )
+
+    # -- start-up ------------------------------------------------------------------------------
+    @staticmethod
+    def _load_model(checkpoint: str, device: str, dtype: str):
+        """RewardModel.load with errors a user can act on (CheckpointError / ConfigError)."""
+        if not checkpoint.strip():
+            raise ConfigError("parameter checkpoint is empty: set it to a checkpoint directory "
+                              "(launch argument checkpoint:=DIR, or --set checkpoint=DIR)")
+        from a2r_core.reward import RewardModel  # torch is imported here, not at module import
+
+        try:
+            return RewardModel.load(checkpoint, device=device, dtype=dtype)
+        except A2RError:
+            raise
+        except (OSError, RuntimeError, ValueError) as exc:  # e.g. an unknown torch device
+            raise CheckpointError(f"cannot load checkpoint {checkpoint!r} on {device} ({dtype}): {exc}") from exc
+
+    # -- instructions ---------------------------------------------------------------------------
+    @property
+    def instructions(self) -> list[str]:
+        with self._lock:
+            return list(self._instructions)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate run-time changes; apply them only when every one is valid."""
+        new_instructions = None
+        for param in params:
+            if param.name == "instructions":
+                try:
+                    new_instructions = validate_instructions(param.value, self._limits["max_instructions"])
+                except InputError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+        if new_instructions is not None:
+            with self._lock:
+                self._instructions = new_instructions
+            self.get_logger().info(f"instructions: {new_instructions}")
+        return SetParametersResult(successful=True)
+
+    def _on_instruction(self, msg: String) -> None:
+        result = self.set_parameters([Parameter("instructions", Parameter.Type.STRING_ARRAY, [msg.data])])[0]
+        if not result.successful:
+            self._warn(f"ignored instruction message {msg.data!r}: {result.reason}")
+
+    # -- live path ------------------------------------------------------------------------------
+    def _on_image(self, msg: Any) -> None:
+        """Convert and buffer; hand any completed clip to the worker. Never runs the model."""
+        self.stats.frames_received += 1
+        try:
+            frame = image_msg_to_rgb(msg)
+            result = self.buffer.push(stamp_to_ns(msg.header.stamp), frame, msg.header.frame_id)
+        except InputError as exc:
+            self.stats.frames_rejected += 1
+            self._warn(f"rejected camera frame: {exc}")
+            return
+        if result.event and result.event.startswith("reset"):
+            self._warn(f"clip buffer {result.event}")
+        if result.clip is not None:
+            self._queue.put(result.clip)
+
+    def _work(self) -> None:
+        """Worker thread: score queued clips and publish, until the node is destroyed."""
+        while not self._stop.is_set():
+            clip = self._queue.get(timeout=0.2)
+            if clip is None:
+                continue
+            try:
+                self._score_and_publish(clip)
+            except Exception as exc:  # noqa: BLE001 - the worker must survive any model failure
+                self.stats.model_errors += 1
+                self._warn(f"scoring failed: {type(exc).__name__}: {exc}", error=True)
+
+    def _score_and_publish(self, clip: Clip) -> None:
+        """Score one clip through a2r_core.scoring.score_clips (the loop bag scoring shares) and
+        publish its rows; non-finite scores are reported, never published."""
+        instructions = self.instructions
+        with self._model_lock:
+            rows = score_clips(self.model, [clip], instructions)
+        if not rows:
+            return
+        self.stats.latencies_ms.append(rows[0].inference_latency_ms)
+        if not all(np.isfinite([r.reward, r.success_probability]).all() for r in rows):
+            self.stats.non_finite += 1
+            self._warn(f"model returned non-finite scores for the clip ending at {clip.end_ns} ns; nothing published")
+            return
+        self.stats.clips_scored += 1
+        for row in rows:
+            self._reward_pub.publish(row_to_msg(row))
+            self.stats.rewards_published += 1
+
+    def score(self, clips: Sequence[np.ndarray], instructions: Sequence[str]):
+        """`RewardModel.score` under the model lock, timed: (RewardOutput, latency in ms)."""
+        with self._model_lock:
+            t0 = time.perf_counter()
+            out = self.model.score(list(clips), list(instructions))
+            latency_ms = (time.perf_counter() - t0) * 1e3
+        self.stats.latencies_ms.append(latency_ms)
+        return out, latency_ms
+
+    # -- reward-query service -------------------------------------------------------------------
+    def _on_query(self, request: QueryReward.Request, response: QueryReward.Response) -> QueryReward.Response:
+        self.stats.queries += 1
+        try:
+            clips, instructions = self._decode_query(request)
+        except _QueryRejected as exc:
+            self.stats.queries_rejected += 1
+            response.status, response.message = exc.status, str(exc)
+            self.get_logger().warning(f"query rejected: {exc}")
+            return response
+        try:
+            out, latency_ms = self.score(clips, instructions)
+        except InputError as exc:
+            self.stats.queries_rejected += 1
+            response.status, response.message = QueryReward.Response.STATUS_INVALID_REQUEST, str(exc)
+            return response
+        except Exception as exc:  # noqa: BLE001 - a service must answer, whatever the model does
+            self.stats.model_errors += 1
+            response.status = QueryReward.Response.STATUS_MODEL_ERROR
+            response.message = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"query failed: {response.message}")
+            return response
+        if not (np.isfinite(out.reward).all() and np.isfinite(out.success_prob).all()):
+            self.stats.non_finite += 1
+            response.status = QueryReward.Response.STATUS_MODEL_ERROR
+            response.message = "the model returned non-finite scores"
+            return response
+        response.status = QueryReward.Response.STATUS_OK
+        response.num_clips, response.num_instructions = len(clips), len(instructions)
+        response.rewards = out.reward.astype(np.float32).reshape(-1).tolist()
+        response.success_probabilities = out.success_prob.astype(np.float32).reshape(-1).tolist()
+        response.most_likely_failure_modes = out.most_likely_failure_mode.astype(np.int32).reshape(-1).tolist()
+        response.inference_latency_ms = float(latency_ms)
+        return response
+
+    def _decode_query(self, request: QueryReward.Request) -> tuple[list[np.ndarray], list[str]]:
+        """Check the request against the limits and decode its frames; _QueryRejected if not OK."""
+        limits, too_large, invalid = self._limits, QueryReward.Response.STATUS_TOO_LARGE, QueryReward.Response.STATUS_INVALID_REQUEST
+        if not request.instructions:
+            raise _QueryRejected(invalid, "no instructions")
+        if not request.clips:
+            raise _QueryRejected(invalid, "no clips")
+        if len(request.instructions) > limits["max_query_instructions"]:
+            raise _QueryRejected(too_large, f"{len(request.instructions)} instructions, max_query_instructions is "
+                                            f"{limits['max_query_instructions']}")
+        if len(request.clips) > limits["max_query_clips"]:
+            raise _QueryRejected(too_large, f"{len(request.clips)} clips, max_query_clips is {limits['max_query_clips']}")
+        instructions = []
+        for i, text in enumerate(request.instructions):
+            if not text.strip():
+                raise _QueryRejected(invalid, f"instruction {i} is empty")
+            instructions.append(text.strip())
+        clips = []
+        for c, clip in enumerate(request.clips):
+            n = len(clip.frames)
+            if n == 0:
+                raise _QueryRejected(invalid, f"clip {c} has no frames")
+            if n > limits["max_query_frames"]:
+                raise _QueryRejected(too_large, f"clip {c} has {n} frames, max_query_frames is {limits['max_query_frames']}")
+            if clip.stamps and len(clip.stamps) != n:
+                raise _QueryRejected(invalid, f"clip {c} has {n} frames but {len(clip.stamps)} stamps")
+            if clip.stamps:
+                ns = np.array([stamp_to_ns(s) for s in clip.stamps], dtype=np.int64)
+                if np.any(np.diff(ns) < 0):
+                    raise _QueryRejected(invalid, f"clip {c}: stamps go backwards (frames must be oldest first)")
+            frames = []
+            for f, frame in enumerate(clip.frames):
+                pixels = int(frame.height) * int(frame.width)
+                if pixels > limits["max_frame_pixels"]:
+                    raise _QueryRejected(too_large, f"clip {c} frame {f} is {frame.width}x{frame.height}, "
+                                                    f"max_frame_pixels is {limits['max_frame_pixels']}")
+                try:
+                    frames.append(image_msg_to_rgb(frame))
+                except InputError as exc:
+                    raise _QueryRejected(invalid, f"clip {c} frame {f}: {exc}") from None
+            if any(fr.shape != frames[0].shape for fr in frames):
+                sizes = sorted({f"{fr.shape[1]}x{fr.shape[0]}" for fr in frames})
+                raise _QueryRejected(invalid, f"clip {c} mixes frame sizes {', '.join(sizes)}")
+            clips.append(np.stack(frames))
+        return clips, instructions
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def _warn(self, text: str, error: bool = False) -> None:
+        self.stats.last_warning = text
+        log = self.get_logger().error if error else self.get_logger().warning
+        log(text, throttle_duration_sec=5.0)
+
+    def diagnostics(self) -> DiagnosticStatus:
+        """The node's health as one DiagnosticStatus (also what publish_diagnostics sends)."""
+        s, b = self.stats, self.buffer.stats
+        latencies = list(s.latencies_ms)
+        values = {
+            "inference_latency_ms_last": f"{latencies[-1]:.2f}" if latencies else "",
+            "inference_latency_ms_mean": f"{np.mean(latencies):.2f}" if latencies else "",
+            "inference_latency_ms_max": f"{np.max(latencies):.2f}" if latencies else "",
+            "buffer_frames": str(len(self.buffer)),
+            "buffer_fill": f"{self.buffer.fill:.3f}",
+            "frames_received": str(s.frames_received),
+            "frames_rejected": str(s.frames_rejected),
+            "frames_dropped": str(b.dropped + s.frames_rejected),
+            "buffer_resets": str(b.resets_backwards + b.resets_size),
+            "clips_emitted": str(b.clips),
+            "work_dropped": str(self._queue.dropped),
+            "queue_depth": str(len(self._queue)),
+            "clips_scored": str(s.clips_scored),
+            "rewards_published": str(s.rewards_published),
+            "non_finite_outputs": str(s.non_finite),
+            "model_errors": str(s.model_errors),
+            "queries": str(s.queries),
+            "queries_rejected": str(s.queries_rejected),
+            "instructions": " | ".join(self.instructions),
+            "model_id": str(self.model.model_id),
+            "image_backend": BACKEND,
+            "last_warning": s.last_warning,
+        }
+        if s.model_errors or s.non_finite:
+            level, message = DiagnosticStatus.ERROR, "model errors"
+        elif self._queue.dropped or s.frames_rejected or b.dropped:
+            level, message = DiagnosticStatus.WARN, "dropping frames or work"
+        elif s.frames_received == 0:
+            level, message = DiagnosticStatus.WARN, "no camera frames received yet"
+        else:
+            level, message = DiagnosticStatus.OK, "scoring"
+        return DiagnosticStatus(level=level, name=f"a2r: {self.get_fully_qualified_name()}", message=message,
+                                hardware_id=str(self.model.model_id),
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+    def publish_diagnostics(self) -> None:
+        array = DiagnosticArray(status=[self.diagnostics()])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread, then destroy the node."""
+        self._stop.set()
+        self._queue.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+
+class _QueryRejected(Exception):
+    """A query that gets a non-OK status (internal to the service handler)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`ros2 run a2r_ros reward_node [--ros-args -p checkpoint:=DIR ...]`: exit 1 with one log
+    line (no traceback) when the checkpoint or a parameter is bad."""
+    argv = list(sys.argv if argv is None else argv)
+    rclpy.init(args=argv)
+    node = None
+    try:
+        try:
+            node = RewardNode()
+        except A2RError as exc:
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+            return 1
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
