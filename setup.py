@@ -12,6 +12,6 @@ setup(
     description="Adapt2Reward: language-conditioned video rewards with failure prompts",
     python_requires=">=3.10",
     packages=find_packages(include=["a2r_core", "a2r_core.*"]),
-    package_data={"a2r_core": ["resources/*", "resources/**/*"]},
+    package_data={"a2r_core": ["resources/*", "resources/**/*", "data/*.yaml"]},
     entry_points={"console_scripts": ["a2r = a2r_core.cli:main"]},
 )

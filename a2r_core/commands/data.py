@@ -1,0 +1,143 @@
+"""`a2r data ...`: generate MetaWorld clips, and benchmark the renderer behind them.
+
+    a2r data metaworld --tasks drawer-close-v3 button-press-v3 --out data/mw --episodes-per-source 5
+    a2r data metaworld --tasks all --domain alt --out data/mw_alt --episodes-per-source 3
+    a2r data bench-render --sizes 64 112 224 --frames 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+NAME = "data"
+HELP = "generate MetaWorld success/failure clips; benchmark rendering"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    mw = sub.add_parser("metaworld", help="roll out MetaWorld v3 episodes and save labelled clips",
+                        description="Roll out scripted experts and failure sources in MetaWorld v3, "
+                                    "render each episode at the clip's sample times and write one mp4 "
+                                    "per clip plus manifest.jsonl. Resumable: clips already in the "
+                                    "manifest are skipped.")
+    mw.add_argument("--tasks", nargs="+", required=True,
+                    help="MetaWorld v3 task names (e.g. drawer-close-v3), or 'all'")
+    mw.add_argument("--out", required=True, help="output directory (created; resumed if it exists)")
+    mw.add_argument("--episodes-per-source", type=int, default=5,
+                    help="episodes per (task, variant, source) (default 5)")
+    mw.add_argument("--sources", nargs="+", default=None,
+                    help="episode sources (default: all for robot, expert for alt); "
+                         "expert noise perturb early_stop wrong_target other_expert random")
+    mw.add_argument("--domain", choices=("robot", "alt"), default="robot",
+                    help="robot: the Sawyer as MetaWorld draws it; alt: alternate embodiment (arm "
+                         "hidden, gripper restyled, other camera) standing in for human video")
+    mw.add_argument("--variants", nargs="+", default=["default"],
+                    help="environment variants (see docs/data.md); 'a+b' composes; 'all' = every one")
+    mw.add_argument("--seed", type=int, default=0, help="run seed: same seed, same clips (default 0)")
+    mw.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    mw.add_argument("--size", type=int, default=112, help="frame width = height in pixels (default 112)")
+    mw.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
+    mw.add_argument("--horizon", type=int, default=300, help="max steps per episode (default 300)")
+    mw.add_argument("--success-tail", type=int, default=0,
+                    help="steps kept after the first success before the episode stops (default 0: "
+                         "stop at success, like MetaWorld's evaluation); the label is the flag at "
+                         "the last step, which some tasks lose again after success")
+    mw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    bench = sub.add_parser("bench-render", help="frames/s of the MetaWorld renderer (and clips/s)",
+                           description="Render a MetaWorld scene offscreen at several sizes with "
+                                       "shadows/reflections off and on, and print frames per second; "
+                                       "optionally time whole clip generation.")
+    bench.add_argument("--task", default="drawer-close-v3")
+    bench.add_argument("--sizes", nargs="+", type=int, default=[64, 112, 224])
+    bench.add_argument("--frames", type=int, default=30, help="frames rendered per measurement")
+    bench.add_argument("--episodes", type=int, default=0,
+                       help="also generate this many clips (all sources, 112 px) and report clips/s")
+    bench.add_argument("--png", default=None, help="also save a bar chart here")
+
+
+def _run_metaworld(args: argparse.Namespace) -> int:
+    from a2r_core.data.generate import GenerateConfig, generate, summary_plot
+    from a2r_core.sim.metaworld_env import task_names
+    from a2r_core.sim.variants import VARIANTS
+
+    tasks = tuple(task_names()) if args.tasks == ["all"] else tuple(args.tasks)
+    variants = tuple(VARIANTS) if args.variants == ["all"] else tuple(args.variants)
+    config = GenerateConfig(
+        tasks=tasks, out_dir=args.out, episodes_per_source=args.episodes_per_source,
+        sources=tuple(args.sources) if args.sources else None, domain=args.domain, variants=variants,
+        seed=args.seed, workers=args.workers, size=args.size, frames=args.frames,
+        horizon=args.horizon, success_tail=args.success_tail)
+    report = generate(config, progress=not args.no_progress)
+    png = summary_plot(report.manifest, Path(args.out) / "summary.png")
+    print(f"generated {report.generated} clips in {report.seconds:.1f} s "
+          f"({report.episodes_per_second:.2f} episodes/s with {args.workers} worker(s)); "
+          f"{report.skipped} already present")
+    print("labels: " + ", ".join(f"{k}={v}" for k, v in report.counts.items()))
+    print(f"manifest: {report.manifest}\nsummary:  {png}")
+    return 0
+
+
+def bench_render(task: str, sizes: list[int], frames: int) -> list[dict]:
+    """Frames/s for each size with effects off and on (one warm-up frame excluded)."""
+    from a2r_core.sim.metaworld_env import MetaWorldEnv, RenderConfig
+
+    rows = []
+    for size in sizes:
+        for effects in (False, True):
+            cfg = RenderConfig(width=size, height=size, shadows=effects, reflections=effects)
+            with MetaWorldEnv(task, cfg) as env:
+                env.reset(0)
+                env.render()
+                start = time.perf_counter()
+                for _ in range(frames):
+                    env.render()
+                seconds = time.perf_counter() - start
+            rows.append({"size": size, "shadows+reflections": effects, "fps": frames / seconds,
+                         "ms_per_frame": 1000 * seconds / frames})
+    return rows
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    rows = bench_render(args.task, args.sizes, args.frames)
+    print(f"MetaWorld offscreen rendering, task {args.task}, {args.frames} frames per row")
+    print(f"{'size':>6}  {'shadows+refl':>12}  {'frames/s':>9}  {'ms/frame':>9}")
+    for row in rows:
+        print(f"{row['size']:>6}  {str(row['shadows+reflections']):>12}  {row['fps']:>9.1f}  "
+              f"{row['ms_per_frame']:>9.1f}")
+    if args.episodes > 0:
+        from a2r_core.data.generate import GenerateConfig, generate
+        from a2r_core.sim.policies import SOURCES
+
+        with tempfile.TemporaryDirectory(prefix="a2r_bench_") as tmp:
+            per_source = max(1, args.episodes // len(SOURCES))
+            config = GenerateConfig(tasks=(args.task,), out_dir=tmp, episodes_per_source=per_source)
+            report = generate(config, progress=False)
+        print(f"generation: {report.generated} clips (16 frames, 112 px, 1 worker) in "
+              f"{report.seconds:.1f} s = {report.episodes_per_second:.2f} episodes/s")
+    if args.png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        labels = [f"{r['size']}px\n{'fx on' if r['shadows+reflections'] else 'fx off'}" for r in rows]
+        ax.bar(labels, [r["fps"] for r in rows], color=["tab:blue" if not r["shadows+reflections"]
+                                                        else "tab:gray" for r in rows])
+        ax.set_ylabel("frames / s")
+        ax.set_title(f"MetaWorld render throughput ({args.task})")
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=100)
+        plt.close(fig)
+        print(f"chart: {args.png}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_command == "metaworld":
+        return _run_metaworld(args)
+    return _run_bench(args)
