@@ -1,7 +1,8 @@
 """`a2r ros up`: the launch file's nodes, in one process, for machines without `ros2 launch`.
 
 The PyPI ROS wheels have no `launch`/`ros2cli`. This starts the nodes listed in
-`a2r_ros.bringup_spec.NODES` (the list `launch/reward.launch.py` reads too) with the parameters
+`a2r_ros.bringup_spec.NODES` (the list `launch/reward.launch.py` reads too; for a file naming the
+simulation nodes, `a2r_ros.sim_spec.SIM_EVAL_NODES`, see `nodes_for_params_file`) with the parameters
 from the same YAML file, plus `--set name=value` overrides typed per parameter, on one
 MultiThreadedExecutor, until Ctrl-C / SIGTERM.
 """
@@ -18,17 +19,42 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from a2r_core.errors import A2RError
+from a2r_core.errors import A2RError, ConfigError
 from a2r_ros import bringup_spec
 
 
 def node_parameters(config: str | Path, sets: Sequence[str] = (), namespace: str = "") -> list[tuple[bringup_spec.NodeSpec, dict[str, Any]]]:
     """Each node of the bring-up with its final parameter values (file, then --set)."""
+    plan = bringup_spec.nodes_for_params_file(config)
+    per_node = _assign_sets(plan, sets)
     out = []
-    for spec in bringup_spec.NODES:
+    for spec in plan:
         values = bringup_spec.load_node_parameters(config, spec, namespace)
-        values = bringup_spec.apply_overrides(values, spec, sets)
+        values = bringup_spec.apply_overrides(values, spec, per_node[spec.name])
         out.append((spec, values))
+    return out
+
+
+def _assign_sets(plan: Sequence[bringup_spec.NodeSpec], sets: Sequence[str]) -> dict[str, list[str]]:
+    """Which node each `--set` is for. One node: all of them. Several (the sim bring-up):
+    `NODE.NAME=VALUE` goes to NODE; a plain `NAME=VALUE` to every node that has NAME."""
+    if len(plan) == 1:
+        return {plan[0].name: list(sets)}
+    out: dict[str, list[str]] = {spec.name: [] for spec in plan}
+    for assignment in sets:
+        name, sep, value = assignment.partition("=")
+        node, dot, param = name.strip().partition(".")
+        if not sep:
+            raise ConfigError(f"--set {assignment!r}: expected NAME=VALUE or NODE.NAME=VALUE")
+        if dot and node in out:
+            out[node].append(f"{param}={value}")
+            continue
+        targets = [spec.name for spec in plan if any(p.name == name.strip() for p in spec.parameters)]
+        if not targets:
+            raise ConfigError(f"--set {assignment!r}: no node of this bring-up ({', '.join(out)}) has a "
+                              f"parameter {name.strip()!r}")
+        for target in targets:
+            out[target].append(assignment)
     return out
 
 

@@ -169,20 +169,43 @@ NODES: tuple[NodeSpec, ...] = (
 )
 
 
-def params_file_path() -> Path:
-    """config/reward.yaml as installed (share/a2r_ros), else the source checkout's copy."""
+def params_file_path(relative: str = PARAMS_FILE_RELATIVE) -> Path:
+    """config/reward.yaml (or another file of the package, `relative`) as installed
+    (share/a2r_ros), else the source checkout's copy."""
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
         try:
-            installed = Path(get_package_share_directory(PACKAGE)) / PARAMS_FILE_RELATIVE
+            installed = Path(get_package_share_directory(PACKAGE)) / relative
             if installed.is_file():
                 return installed
         except PackageNotFoundError:
             pass
     except ImportError:
         pass
-    return Path(__file__).resolve().parents[1] / PARAMS_FILE_RELATIVE
+    return Path(__file__).resolve().parents[1] / relative
+
+
+def nodes_for_params_file(path: str | Path) -> tuple[NodeSpec, ...]:
+    """The node list a parameter file brings up: `NODES` (the reward node), unless the file has
+    sections named after the simulation nodes (a2r_ros.sim_spec: a bridge, the planner), in which
+    case exactly the nodes it names, in sim_spec's start order (config/sim_eval.yaml)."""
+    from a2r_ros import sim_spec  # imports this module: imported here, not at the top
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameter file not found") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not a readable YAML parameter file: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of node names to ros__parameters")
+    named = {str(key).strip().rstrip("/").split("/")[-1] for key in document}
+    reward_names = {spec.name for spec in NODES}
+    if not named & ({spec.name for spec in sim_spec.SIM_NODES} - reward_names):
+        return NODES
+    return tuple(spec for spec in sim_spec.SIM_NODES if spec.name in named)
 
 
 def _applies_to(key: str, node_name: str, namespace: str) -> bool:
