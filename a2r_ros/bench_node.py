@@ -1,0 +1,302 @@
+"""`a2r bench` sections `node` and `service`: the real reward node, measured from outside.
+
+Node (live path), per dtype: a feeder node publishes 640x480 rgb8 `sensor_msgs/Image` frames at
+30 Hz (wall-clock paced) whose header stamp is the wall-clock time of publishing, i.e. the
+"camera capture" time; the reward node runs with its default parameters (sensor-data QoS, queue,
+2 s window, `rate_hz` 2: a score every 15th frame) and, in full runs, also with `rate_hz: 30` (a
+score for every frame: the most demanding setting, where a model slower than 33 ms per clip makes
+clips wait in, and drop from, the node's queue); a subscriber in the feeder records when each
+`RewardScore` arrives. Measured on the rewards of the timed part of the stream (after a warm-up
+long enough to fill the clip window):
+- latency = arrival time - `header.stamp` (camera stamp -> reward message received, p50/p99);
+- model forward = the message's own `inference_latency_ms` (the `RewardModel.score` call);
+- node overhead = latency - model forward (image conversion, clip buffer, waiting in the hand-off
+  queue, message building, DDS both ways); at the default rate the queue is normally empty, so
+  this is the node's own cost; at rate_hz 30 it includes queueing behind a busy model;
+- clips dropped = clips the node's queue dropped because the model was busy (they have no latency;
+  read p99 together with this);
+- memory (default-rate stream): the process RSS (reward node + feeder, same process) sampled every
+  0.5 s over the timed stream, end value and a least-squares slope in MB/min, with the whole
+  series in the JSON (`extra.rss_mb_series`, [seconds, MB]) (`--soak`: a 10-minute stream).
+
+Service, per dtype: `RewardClient.score` (the planner's API) with 64 candidate clips of 8 frames at
+112x112 (what `rollout_candidates` renders for horizon 8) and one instruction; candidate clips/s =
+64 / round-trip seconds (request building, transport, decoding, scoring, response), next to the
+node's own `inference_latency_ms` for the share spent in the model.
+
+Everything runs in this process on a private rclpy context, in a unique namespace, with DDS
+discovery forced to localhost. The checkpoint is `--checkpoint` or a default a2r-small with random
+weights saved to a temporary directory (speed does not depend on weight values).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from a2r_core.bench.table import BenchContext, BenchRow
+from a2r_ros.bringup_spec import REWARD_NODE_PARAMETERS
+from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
+from a2r_ros.msg import RewardScore
+from a2r_ros.reward_client import RewardClient
+from a2r_ros.reward_node import RewardNode
+
+CAMERA_HZ = 30.0
+FRAME_SIZE = (480, 640)  # height, width
+SERVICE_CLIPS = 64
+SERVICE_FRAMES = 8
+SERVICE_SIZE = 112
+INSTRUCTION = "open the drawer"
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; elsewhere the peak RSS from getrusage)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _camera_frames(count: int, seed: int = 0) -> np.ndarray:
+    """Distinct 640x480 RGB frames (noise + a moving bar), so every clip differs."""
+    rng = np.random.default_rng(seed)
+    h, w = FRAME_SIZE
+    frames = rng.integers(0, 256, size=(count, h, w, 3), dtype=np.uint8)
+    for i in range(count):
+        frames[i, :, (i * 37) % w: (i * 37) % w + 16] = 255
+    return frames
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "count": 0}
+    return {"p50": float(np.percentile(arr, 50)), "p99": float(np.percentile(arr, 99)),
+            "max": float(arr.max()), "count": int(arr.size)}
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+class _Rig:
+    """A reward node + a feeder node spinning on one MultiThreadedExecutor in a thread."""
+
+    def __init__(self, context: Any, namespace: str, checkpoint: str, dtype: str, rate_hz: float) -> None:
+        self.rate_hz = rate_hz
+        params = {"checkpoint": checkpoint, "dtype": dtype, "rate_hz": rate_hz, "instructions": [INSTRUCTION],
+                  "max_query_clips": SERVICE_CLIPS}
+        self.node = RewardNode(context=context, namespace=namespace,
+                               parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        self.feeder = Node("a2r_bench_feeder", context=context, namespace=namespace)
+        self.images = self.feeder.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
+        self.arrivals: list[tuple[int, Any]] = []
+        self._lock = threading.Lock()
+        self.feeder.create_subscription(RewardScore, "a2r/reward", self._on_reward,
+                                        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        self.client = RewardClient(self.feeder)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.feeder)
+        self.thread = threading.Thread(target=self.executor.spin, name="a2r_bench_spin", daemon=True)
+        self.thread.start()
+        if not _wait(lambda: self.images.get_subscription_count() > 0 and self.client.wait_for_service(0.1), 30.0):
+            self.close()
+            raise RuntimeError("reward node not discovered within 30 s (localhost DDS)")
+
+    def _on_reward(self, msg: Any) -> None:
+        now = time.time_ns()
+        with self._lock:
+            self.arrivals.append((now, msg))
+
+    def take_arrivals(self) -> list[tuple[int, Any]]:
+        with self._lock:
+            out, self.arrivals = self.arrivals, []
+        return out
+
+    def stream(self, messages: list[Any], seconds: float, on_tick=None) -> int:
+        """Publish `messages` round-robin at 30 Hz for `seconds`, stamped with the wall clock."""
+        period = 1.0 / CAMERA_HZ
+        count = int(round(seconds * CAMERA_HZ))
+        next_t = time.monotonic()
+        for i in range(count):
+            msg = messages[i % len(messages)]
+            msg.header.stamp = ns_to_stamp(time.time_ns())
+            self.images.publish(msg)
+            if on_tick is not None:
+                on_tick(i)
+            next_t += period
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        return count
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=10)
+        self.node.destroy_node()
+        self.feeder.destroy_node()
+
+
+def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory: bool) -> list[BenchRow]:
+    """The live-path rows for one dtype and rate (see the module docstring); memory rows if `memory`."""
+    messages = [rgb_to_image_msg(f, "rgb8", frame_id="camera") for f in _camera_frames(8)]
+    rig.stream(messages, warmup_s)
+    time.sleep(0.5)  # let the warm-up clips drain
+    rig.take_arrivals()
+    diag0 = {kv.key: kv.value for kv in rig.node.diagnostics().values}
+    rss: list[tuple[float, int]] = []
+    t0 = time.monotonic()
+    sample_every = int(CAMERA_HZ // 2)
+
+    def tick(i: int) -> None:
+        if i % sample_every == 0:
+            rss.append((time.monotonic() - t0, rss_bytes()))
+
+    frames = rig.stream(messages, seconds, tick)
+    time.sleep(1.0)  # rewards of the last frames
+    rss.append((time.monotonic() - t0, rss_bytes()))
+    arrivals = rig.take_arrivals()
+    diag1 = {kv.key: kv.value for kv in rig.node.diagnostics().values}
+
+    def delta(key: str) -> int:
+        return int(diag1.get(key) or 0) - int(diag0.get(key) or 0)
+
+    latency = [(t - stamp_to_ns(m.header.stamp)) / 1e6 for t, m in arrivals]
+    forward = [float(m.inference_latency_ms) for _, m in arrivals]
+    overhead = [a - b for a, b in zip(latency, forward)]
+    lat, fwd, ovh = _percentiles(latency), _percentiles(forward), _percentiles(overhead)
+    clips = delta("clips_emitted")
+    dropped = delta("work_dropped")
+    setting = f"640x480 rgb8 @ {CAMERA_HZ:.0f} Hz, rate_hz {rig.rate_hz:g}, {dtype}"
+    common = {"dtype": dtype, "frames_published": frames, "frames_received": delta("frames_received"),
+              "clips_emitted": clips, "clips_dropped": dropped, "rewards": len(arrivals), "stream_s": seconds}
+    rows = [
+        BenchRow("node", "stamp -> reward latency p50", setting, lat["p50"], "ms", extra={**common, **lat}),
+        BenchRow("node", "stamp -> reward latency p99", setting, lat["p99"], "ms", extra={**common, **lat}),
+        BenchRow("node", "model forward p50 (inference_latency_ms)", setting, fwd["p50"], "ms", extra=fwd),
+        BenchRow("node", "node overhead p50 (latency - forward)", setting, ovh["p50"], "ms", extra=ovh),
+        BenchRow("node", "node overhead p99 (latency - forward)", setting, ovh["p99"], "ms", extra=ovh),
+        BenchRow("node", "clips dropped (model busy)", setting, 100.0 * dropped / clips if clips else float("nan"),
+                 "%", extra=common),
+    ]
+    if not memory:
+        return rows
+    times = np.array([t for t, _ in rss])
+    mb = np.array([b for _, b in rss], dtype=np.float64) / 2**20
+    slope = float(np.polyfit(times / 60.0, mb, 1)[0]) if len(rss) >= 3 and np.ptp(times) > 0 else float("nan")
+    mem = {"samples": len(rss), "start_mb": float(mb[0]), "end_mb": float(mb[-1]), "max_mb": float(mb.max()),
+           "stream_s": seconds, "rss_mb_series": [[round(float(t), 2), round(float(m), 2)] for t, m in zip(times, mb)]}
+    rows += [
+        BenchRow("node", "process RSS at stream end", f"{seconds:.0f} s stream, {dtype}", float(mb[-1]), "MB", extra=mem),
+        BenchRow("node", "process RSS growth (least squares)", f"{seconds:.0f} s stream, {dtype}", slope, "MB/min",
+                 extra=mem),
+    ]
+    return rows
+
+
+def bench_service(rig: _Rig, dtype: str, requests: int) -> list[BenchRow]:
+    """Candidate clips/s through `a2r/query_reward` for 64-clip requests."""
+    rng = np.random.default_rng(1)
+    clips = rng.integers(0, 256, size=(SERVICE_CLIPS, SERVICE_FRAMES, SERVICE_SIZE, SERVICE_SIZE, 3), dtype=np.uint8)
+    rig.client.score(clips, [INSTRUCTION], timeout_sec=120.0)  # warm-up (kernels for this batch shape)
+    round_trip, model_ms = [], []
+    for _ in range(requests):
+        start = time.perf_counter()
+        result = rig.client.score(clips, [INSTRUCTION], timeout_sec=120.0)
+        round_trip.append(time.perf_counter() - start)
+        model_ms.append(result.inference_latency_ms)
+    rt = float(np.median(round_trip))
+    model_s = float(np.median(model_ms)) / 1e3
+    setting = f"{SERVICE_CLIPS} clips x {SERVICE_FRAMES} frames {SERVICE_SIZE}x{SERVICE_SIZE}, 1 instruction, {dtype}"
+    extra = {"dtype": dtype, "requests": requests, "round_trip_ms_median": rt * 1e3,
+             "model_ms_median": model_s * 1e3, "round_trip_ms_all": [x * 1e3 for x in round_trip]}
+    return [BenchRow("service", "candidate clips scored (round trip)", setting, SERVICE_CLIPS / rt, "clips/s",
+                     extra=extra),
+            BenchRow("service", "candidate clips scored (model only)", setting, SERVICE_CLIPS / model_s, "clips/s",
+                     extra=extra)]
+
+
+def _checkpoint(ctx: BenchContext, tmp: Path) -> str:
+    if ctx.checkpoint:
+        return ctx.checkpoint
+    from a2r_core.bench.model_forward import build_small
+    from a2r_core.model import save_checkpoint
+
+    return str(save_checkpoint(build_small(), tmp / "a2r-small-random"))
+
+
+@contextlib.contextmanager
+def _context() -> Iterator[Any]:
+    """A private rclpy context, shut down on exit."""
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def default_rate_hz() -> float:
+    """The reward node's default `rate_hz` (bringup_spec: the one source of defaults)."""
+    return float(next(p.default for p in REWARD_NODE_PARAMETERS if p.name == "rate_hz"))
+
+
+def _window_s() -> float:
+    return float(next(p.default for p in REWARD_NODE_PARAMETERS if p.name == "window_s"))
+
+
+def run(ctx: BenchContext, sections: list[str]) -> list[BenchRow]:
+    """Rows of the requested ROS sections ("node", "service"), fp32 and (with native bf16) bf16."""
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # before rclpy.init: DDS stays on loopback
+    from a2r_core.bench.model_forward import native_bf16
+
+    dtypes = ["float32"] + (["bfloat16"] if native_bf16() else [])
+    rates = [default_rate_hz()] + ([] if ctx.quick or "node" not in sections else [CAMERA_HZ])
+    warmup_s = _window_s() + 1.0  # the clip window is full (memory and per-clip cost steady) after this
+    if ctx.soak:
+        seconds = {rates[0]: 600.0, CAMERA_HZ: 20.0}
+    else:
+        seconds = {rates[0]: 3.0, CAMERA_HZ: 3.0} if ctx.quick else {rates[0]: 60.0, CAMERA_HZ: 20.0}
+    requests = 2 if ctx.quick else 10
+    node_rows: list[BenchRow] = []
+    service_rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="a2r_bench_ros_") as tmp:
+        checkpoint = _checkpoint(ctx, Path(tmp))
+        with _context() as context:
+            runs = 0
+            for dtype in dtypes:
+                for r, rate in enumerate(rates):
+                    rig = _Rig(context, f"a2r_bench_{os.getpid()}_{runs}", checkpoint, dtype, rate)
+                    runs += 1
+                    try:
+                        if "node" in sections:
+                            node_rows += bench_stream(rig, dtype, warmup_s, seconds[rate], memory=(r == 0))
+                        if "service" in sections and r == 0:
+                            service_rows += bench_service(rig, dtype, requests)
+                    finally:
+                        rig.close()
+    return node_rows + service_rows
+
+
+__all__ = ["bench_stream", "bench_service", "default_rate_hz", "rss_bytes", "run"]
