@@ -6,9 +6,11 @@ goes through `RewardModel.score`, so the reward formula lives here and only here
 The reward formula (v: the clip's video feature, t: the instruction's text feature, both
 L2-normalised; t_f[k], k = 1..K: the instruction's failure-text features; s = logit_scale):
 
-    reward_mode="cosine" (default):  reward = cos(v, t) = v . t                      in [-1, 1]
+    reward_mode="cosine":            reward = cos(v, t) = v . t                      in [-1, 1]
     reward_mode="contrast":          reward = log softmax_j(s * [v.t, v.t_f[1], ..., v.t_f[K]])[0]
                                             = s * v.t - logsumexp(s * [v.t, v.t_f[1..K]])   <= 0
+    (reward_mode defaults to the checkpoint's `A2RConfig.reward_mode`: what its best checkpoint was
+    selected on, "contrast" for models trained with the a2r objective, else "cosine")
     success_prob        = sigmoid(success_head(v, t))
     failure_mode_probs  = softmax_k(s * v.t_f[k])                                   (K values)
     most_likely_failure_mode = argmax_k failure_mode_probs, -1 when there are no failure texts
@@ -106,7 +108,10 @@ class RewardModel:
     """
 
     def __init__(self, model, model_id: str, device: str = "cpu", dtype: str = "float32",
-                 reward_mode: str = "cosine", batch_size: int = 32, cache_size: int = 1024) -> None:
+                 reward_mode: str | None = None, batch_size: int = 32, cache_size: int = 1024) -> None:
+        # None: the checkpoint's own choice (A2RConfig.reward_mode, set by the trainer to the
+        # reward its best checkpoint was selected on).
+        reward_mode = reward_mode or getattr(model.config, "reward_mode", "cosine")
         if dtype not in DTYPES:
             raise ConfigError(f"dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if reward_mode not in REWARD_MODES:
