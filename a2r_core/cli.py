@@ -29,6 +29,14 @@ from a2r_core.errors import A2RError
 # every command without importing torch, MuJoCo or rclpy.
 COMMAND_MODULES: list[tuple[str, str, str]] = [
     ("info", "a2r_core.commands.info", "show the installation: versions, ROS 2, devices, paths"),
+    ("demo", "a2r_core.commands.demo", "main job: train, start the reward node, stream a success and a failure episode, report"),
+    ("data", "a2r_core.commands.data", "generate MetaWorld success/failure clips; benchmark rendering"),
+    ("ros", "a2r_core.commands.ros", "ROS 2 bring-up without ros2cli: `a2r ros up --config config/reward.yaml`"),
+    ("train", "a2r_core.commands.train", "train a reward model from a YAML config (a2r, no-failure-data, BCE-only or DVD objective)"),
+    ("pybullet", "a2r_core.commands.pybullet", "PyBullet tabletop push tasks: speed benchmark, oracle-reward MPC success rate"),
+    ("eval", "a2r_core.commands.eval", "reward-quality benchmark: rows trained on the same data, offline metrics, best-of-N, MPC; table/JSON/plots"),
+    ("score-bag", "a2r_core.commands.score_bag", "score a recorded rosbag2 bag (MCAP or sqlite3) offline: CSV, JSON, PNG, optional bag"),
+    ("bench", "a2r_core.commands.bench", "benchmark: GEMM peak, model forward, reward node, query service, simulators, training"),
 ]
 
 

@@ -1,0 +1,452 @@
+"""The benchmark protocol (shared/design.md "How we judge reward quality"), end to end.
+
+One run: build the clips of every suite once; for every row, train it through the project's trainer
+(`a2r_core.train.train`) on the *same* training clips, then score every column's clips through the
+row's scorer; compute the offline metrics per column, the online ones where a simulator exists;
+collect everything into one results dict that `a2r_core.eval.report` writes out.
+
+Suites and their columns (split by task and by environment variant, never by clip):
+- "pybullet" (a2r_core.sim.pybullet_tabletop): trained on the default variant's training seeds.
+  Columns: `default` (seen tasks, seen env, held-out seeds) and `viewpoint`, `distractors`,
+  `viewpoint+distractors` (seen tasks, new env variants: the paper's two robustness settings).
+  Online: best-of-N selection per column over each start state's candidate group, and MPC success
+  rate (CEM with the simulator's state restore as dynamics, a2r_core.planning).
+  The oracle row is the env's dense reward (`TabletopEnv.dense_reward`, all four push tasks).
+- "synthetic" (a2r_core.data.synthetic): trained on robot clips of the first `robot_tasks` tasks plus
+  human-domain clips of all tasks. Columns: `seen` (seen tasks, seen env, a held-out draw) and
+  `new_tasks` (tasks present only in the second domain, judged on their robot clips). No simulator,
+  so no online metrics and no oracle.
+MetaWorld columns are not part of this protocol yet (see docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from a2r_core.errors import ConfigError
+from a2r_core.eval import metrics, online
+from a2r_core.eval.clips import (
+    PYBULLET_POLICIES,
+    EvalClip,
+    pybullet_clips,
+    synthetic_clips,
+    synthetic_task_instructions,
+)
+from a2r_core.eval.rows import (
+    DVDScorer,
+    ModelScorer,
+    OracleScorer,
+    RandomScorer,
+    RowScorer,
+    RowSpec,
+    parse_row,
+)
+
+COLUMN_KINDS = ("seen tasks / seen env", "seen tasks / new env", "new tasks (second domain only)")
+CURVE_POINTS = 10  # reward curves are resampled to this many points of normalised episode time
+
+
+def _check_keys(cls, raw: Any, where: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+@dataclass
+class MPCSettings:
+    """MPC success rate: rows planned with, start states, and the CEM settings (a2r_core.planning)."""
+
+    rows: list[str] = field(default_factory=lambda: ["a2r", "oracle", "random"])
+    tasks: list[str] = field(default_factory=lambda: ["push_left"])
+    seeds: list[int] = field(default_factory=lambda: [200])
+    variant: str = "default"
+    max_steps: int = 12
+    cem: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from a2r_core.planning import CEMConfig
+
+        for r in self.rows:
+            parse_row(r)
+        if self.max_steps < 1:
+            raise ConfigError(f"pybullet.mpc.max_steps: must be >= 1, got {self.max_steps}")
+        if not self.tasks or not self.seeds:
+            raise ConfigError("pybullet.mpc: tasks and seeds must be non-empty")
+        _check_keys(CEMConfig, self.cem, "pybullet.mpc.cem")
+
+
+@dataclass
+class PybulletSuite:
+    """The PyBullet suite: tasks, rollout length, seeds per split, evaluation variants."""
+
+    tasks: list[str] = field(default_factory=lambda: ["push_left", "push_right", "push_away", "push_towards"])
+    image_size: int = 64
+    steps: int = 32
+    render_every: int = 4
+    train_seeds: list[int] = field(default_factory=lambda: list(range(8)))
+    val_seeds: list[int] = field(default_factory=lambda: [50, 51])
+    eval_seeds: list[int] = field(default_factory=lambda: [100, 101, 102])
+    variants: list[str] = field(default_factory=lambda: ["default", "viewpoint", "distractors",
+                                                         "viewpoint+distractors"])
+    policies: list[str] = field(default_factory=lambda: list(PYBULLET_POLICIES))
+    best_of_n: bool = True
+    mpc: Optional[MPCSettings] = None
+
+    def __post_init__(self) -> None:
+        from a2r_core.sim.pybullet_tabletop import TASKS, VARIANTS
+
+        if not self.tasks or any(t not in TASKS for t in self.tasks):
+            raise ConfigError(f"pybullet.tasks: must be a non-empty subset of {sorted(TASKS)}, got {self.tasks}")
+        if not self.variants or any(v not in VARIANTS for v in self.variants):
+            raise ConfigError(f"pybullet.variants: must be a non-empty subset of {list(VARIANTS)}, got {self.variants}")
+        if "expert" not in self.policies or any(p not in PYBULLET_POLICIES for p in self.policies):
+            raise ConfigError(f"pybullet.policies: must include expert and be a subset of {list(PYBULLET_POLICIES)}")
+        splits = [set(self.train_seeds), set(self.val_seeds), set(self.eval_seeds)]
+        if not all(splits) or any(a & b for i, a in enumerate(splits) for b in splits[i + 1:]):
+            raise ConfigError("pybullet: train_seeds, val_seeds and eval_seeds must be non-empty and disjoint")
+        if self.steps < 1 or self.render_every < 1 or self.image_size < 16:
+            raise ConfigError("pybullet: steps >= 1, render_every >= 1 and image_size >= 16 required")
+        if isinstance(self.mpc, dict):
+            self.mpc = _check_keys(MPCSettings, self.mpc, "pybullet.mpc")
+
+    def split(self, seeds: list[int]) -> dict:
+        """Trainer dataset parameters (kind "eval_pybullet") of the default variant over `seeds`."""
+        return {"tasks": list(self.tasks), "variant": "default", "seeds": list(seeds), "policies": list(self.policies),
+                "steps": self.steps, "render_every": self.render_every, "image_size": self.image_size}
+
+
+@dataclass
+class SyntheticSuite:
+    """The synthetic suite: SyntheticDataset parameters of the training, validation and test draws.
+    `test` overrides `train`'s parameters for the evaluation draw (use another seed)."""
+
+    train: dict = field(default_factory=lambda: {"num_tasks": 6, "robot_tasks": 4, "success_per_task": 8,
+                                                 "failure_per_task": 9, "human_per_task": 8, "size": 32, "seed": 0})
+    val: dict = field(default_factory=lambda: {"num_tasks": 6, "robot_tasks": 4, "success_per_task": 4,
+                                               "failure_per_task": 3, "human_per_task": 0, "size": 32, "seed": 1})
+    test: dict = field(default_factory=lambda: {"success_per_task": 6, "failure_per_task": 6, "seed": 2})
+
+    def __post_init__(self) -> None:
+        from a2r_core.data.synthetic import SyntheticConfig
+
+        for name in ("train", "val"):
+            _check_keys(SyntheticConfig, getattr(self, name), f"synthetic.{name}")
+        if self.test_params()["seed"] in (self.train.get("seed", 0), self.val.get("seed", 0)):
+            raise ConfigError("synthetic.test: needs a seed different from train's and val's (a disjoint draw)")
+
+    def test_params(self) -> dict:
+        from a2r_core.data.synthetic import SyntheticConfig
+
+        p = {**self.train, **self.test}
+        p["robot_tasks"] = p.get("num_tasks", SyntheticConfig.num_tasks)  # robot clips of every task
+        p["human_per_task"] = 0
+        _check_keys(SyntheticConfig, p, "synthetic.test")
+        return p
+
+
+@dataclass
+class EvalConfig:
+    """A benchmark run (config/eval_quick.yaml, config/eval_full.yaml).
+
+    rows: row names (a2r_core.eval.rows); train: the base training config for every trained row
+    (the trainer's YAML sections except `data` and `output_dir`; each row sets loss.objective,
+    model.num_failure_prompts and the kept failure sources); synthetic / pybullet: the suites
+    (null leaves a suite out); progress: tqdm bars.
+    """
+
+    rows: list[str] = field(default_factory=lambda: ["a2r", "no_failure_data", "bce_only", "dvd", "oracle", "random"])
+    train: dict = field(default_factory=dict)
+    synthetic: Optional[SyntheticSuite] = None
+    pybullet: Optional[PybulletSuite] = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            raise ConfigError("rows: at least one row is required")
+        if len(set(self.rows)) != len(self.rows):
+            raise ConfigError(f"rows: duplicates in {self.rows}")
+        self.specs = [parse_row(r) for r in self.rows]
+        if isinstance(self.synthetic, dict):
+            self.synthetic = _check_keys(SyntheticSuite, self.synthetic, "synthetic")
+        if isinstance(self.pybullet, dict):
+            self.pybullet = _check_keys(PybulletSuite, self.pybullet, "pybullet")
+        if self.synthetic is None and self.pybullet is None:
+            raise ConfigError("at least one suite (synthetic, pybullet) is required")
+        if not isinstance(self.train, dict):
+            raise ConfigError("train: must be a mapping (the base training config)")
+        for key in ("data", "output_dir"):
+            if key in self.train:
+                raise ConfigError(f"train.{key}: set by the benchmark per suite and row; remove it")
+        for spec in self.specs:
+            for suite, sources in self.failure_sources().items():
+                bad = [x for x in (spec.failure_sources or ()) if x not in sources]
+                if bad:
+                    raise ConfigError(f"rows: {spec.name}: suite {suite} has no failure source {bad[0]!r}; "
+                                      f"its sources: {sorted(sources)}")
+        if self.pybullet is not None and self.pybullet.mpc is not None:
+            missing = [r for r in self.pybullet.mpc.rows if r not in self.rows]
+            if missing:
+                raise ConfigError(f"pybullet.mpc.rows: {missing} are not in rows")
+        # Fail now, not after an hour of training, on a bad base training config.
+        self.train_config(RowSpec("a2r", "trained"), "synthetic", {"num_tasks": 2, "robot_tasks": 2},
+                          {"num_tasks": 2, "robot_tasks": 2, "seed": 1})
+
+    def failure_sources(self) -> dict[str, set[str]]:
+        """Failure sources of each enabled suite's training clips (for single_source rows)."""
+        out = {}
+        if self.synthetic is not None:
+            from a2r_core.data.synthetic import FAILURE_SOURCES
+
+            out["synthetic"] = set(FAILURE_SOURCES)
+        if self.pybullet is not None:
+            names = {"other_experts": "wrong_direction", "noise": "noise", "early_stop": "early_stop",
+                     "random": "random"}
+            out["pybullet"] = {names[p] for p in self.pybullet.policies if p in names}
+        return out
+
+    def train_config(self, row: RowSpec, kind: str, train: dict, val: dict):
+        """The TrainConfig of `row` on suite data `kind` ("synthetic" | "pybullet")."""
+        from a2r_core.training.config import config_from_dict
+
+        raw = copy.deepcopy(self.train)
+        raw.setdefault("seed", self.seed)
+        extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
+        raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
+        raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective}
+        if row.num_failure_prompts is not None:
+            raw["model"] = {**(raw.get("model") or {}), "num_failure_prompts": row.num_failure_prompts}
+        raw["runtime"] = {**(raw.get("runtime") or {}), "progress": self.progress}
+        return config_from_dict(raw, f"eval train config (row {row.name}, suite {kind})")
+
+
+def load_eval_config(path: str | Path) -> EvalConfig:
+    """Read an eval YAML file (yaml.safe_load; unknown keys are errors naming the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: eval config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return _check_keys(EvalConfig, raw, str(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from exc
+
+
+# ---- columns -------------------------------------------------------------------------------------
+
+@dataclass
+class Column:
+    """A column: its clips, the candidate instructions for discrimination (one per task), and the
+    instruction -> task map of the suite."""
+
+    suite: str
+    name: str
+    kind: str
+    clips: list[EvalClip]
+    candidates: dict[str, str]
+    online: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+
+def _synthetic_columns(s: SyntheticSuite) -> tuple[list[Column], dict[str, str], dict]:
+    test = s.test_params()
+    instr = synthetic_task_instructions(test)
+    seen = sorted({t for t, _ in list(instr.items())[: s.train.get("robot_tasks", 4)]})
+    candidates = {t: v[0] for t, v in instr.items()}
+    new = [t for t in instr if t not in seen]
+    cols = [Column("synthetic", "seen", COLUMN_KINDS[0], synthetic_clips(test, tasks=seen), candidates)]
+    if new:
+        cols.append(Column("synthetic", "new_tasks", COLUMN_KINDS[2], synthetic_clips(test, tasks=new), candidates))
+    task_of = {text: t for t, v in instr.items() for text in v}
+    return cols, task_of, {"train": dict(s.train), "val": dict(s.val)}
+
+
+def _pybullet_columns(s: PybulletSuite) -> tuple[list[Column], dict[str, str], dict]:
+    from a2r_core.sim.pybullet_tabletop import load_instructions
+
+    instr = {t: v for t, v in load_instructions().items() if t in s.tasks}
+    candidates = {t: v[0] for t, v in instr.items()}
+    cols = []
+    for variant in s.variants:
+        clips = pybullet_clips(s.tasks, variant, s.eval_seeds, s.policies, s.steps, s.render_every, s.image_size)
+        kind = COLUMN_KINDS[0] if variant == "default" else COLUMN_KINDS[1]
+        cols.append(Column("pybullet", variant, kind, clips, candidates, online=s.best_of_n))
+    task_of = {text: t for t, v in instr.items() for text in v}
+    return cols, task_of, {"train": s.split(s.train_seeds), "val": s.split(s.val_seeds)}
+
+
+# ---- scoring -------------------------------------------------------------------------------------
+
+def _curve(values: np.ndarray) -> np.ndarray:
+    """A reward sequence resampled to CURVE_POINTS points of normalised time (clips differ in length)."""
+    if values.size == 1:
+        return np.full(CURVE_POINTS, values[0])
+    return np.interp(np.linspace(0, 1, CURVE_POINTS), np.linspace(0, 1, values.size), values)
+
+
+def evaluate_column(scorer: RowScorer, column: Column) -> dict:
+    """Offline (and best-of-N) metrics of one row on one column, plus what the plots need."""
+    clips = column.clips
+    own = list(dict.fromkeys(c.instruction for c in clips))
+    # Reward after every frame: score each clip's growing prefixes for its own instruction.
+    prefixes = [c.prefix(t) for c in clips for t in range(1, c.frames.shape[0] + 1)]
+    owner = np.repeat(np.arange(len(clips)), [c.frames.shape[0] for c in clips])
+    m = scorer.score(prefixes, own)
+    col = np.array([own.index(clips[i].instruction) for i in owner])
+    flat = m[np.arange(len(prefixes)), col]
+    series = [flat[owner == i] for i in range(len(clips))]
+    final = np.array([s[-1] for s in series])
+    labels = np.array([c.success for c in clips])
+
+    tasks = list(column.candidates)
+    succ = [c for c in clips if c.success]
+    top1 = float("nan")
+    if succ:
+        cand = scorer.score(succ, [column.candidates[t] for t in tasks])
+        # A clip's own instruction may be a paraphrase: put its own score in its task's slot.
+        own_scores = final[labels]
+        idx = np.array([tasks.index(c.task) for c in succ])
+        cand = cand.copy()
+        cand[np.arange(len(succ)), idx] = own_scores
+        top1 = metrics.instruction_top1(cand, idx)
+
+    out = {
+        "n_clips": len(clips), "n_success": int(labels.sum()),
+        "auroc": metrics.success_auroc(final, labels),
+        "instruction_top1": top1,
+        "value_order_spearman": metrics.value_order_spearman([s for s, y in zip(series, labels) if y]),
+        "best_of_n": float("nan"),
+        "plot": {
+            "success_final": final[labels].tolist(), "failure_final": final[~labels].tolist(),
+            "success_curve": _mean_curve([s for s, y in zip(series, labels) if y]),
+            "failure_curve": _mean_curve([s for s, y in zip(series, labels) if not y]),
+        },
+    }
+    if column.online:
+        out.update(online.best_of_n(final, clips))
+    return out
+
+
+def _mean_curve(series: list[np.ndarray]) -> Optional[list[float]]:
+    good = [_curve(s) for s in series if np.isfinite(s).all()]
+    return np.mean(good, axis=0).tolist() if good else None
+
+
+def _demos(train_clips, seed: int) -> dict[str, list[np.ndarray]]:
+    """Up to 8 demonstrations per task (successes and second-domain clips), as DVD's trainer uses."""
+    rng = np.random.default_rng(seed)
+    by_task: dict[str, list[np.ndarray]] = {}
+    for c in train_clips:
+        if c.success:
+            by_task.setdefault(c.task, []).append(c.frames)
+    return {t: [v[i] for i in sorted(rng.choice(len(v), size=min(8, len(v)), replace=False))]
+            for t, v in by_task.items()}
+
+
+def _build_scorer(spec: RowSpec, cfg: EvalConfig, suite: str, data: dict, task_of: dict[str, str],
+                  run_dir: Path) -> tuple[RowScorer, dict]:
+    if spec.kind == "oracle":
+        return OracleScorer(), {}
+    if spec.kind == "random":
+        return RandomScorer(cfg.seed), {}
+    from a2r_core.train import train
+    from a2r_core.training.datasets import build_dataset
+
+    tcfg = cfg.train_config(spec, suite, data["train"], data["val"])
+    t0 = time.perf_counter()
+    result = train(tcfg, output_dir=run_dir)
+    info = {"train_seconds": round(time.perf_counter() - t0, 2), "best_metric": result.best_metric,
+            "metric_name": result.metric_name, "epochs": result.epochs_done, "steps": result.step,
+            "checkpoint": "/".join(run_dir.parts[-3:]) + "/best"}
+    if spec.output == "dvd":
+        train_set = build_dataset(tcfg.data.kind, tcfg.data.train)
+        return DVDScorer(result.best_dir, _demos(train_set.clips, cfg.seed), task_of, tcfg.loss.dvd_hidden), info
+    return ModelScorer(result.best_dir, output=spec.output), info
+
+
+def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom") -> dict:
+    """Run the whole protocol; write results, tables and plots to `out_dir` atomically; return the
+    results dict (also in `out_dir/results.json`)."""
+    from tqdm import tqdm
+
+    from a2r_core.eval import report
+
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out}: already exists and is not an empty directory; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    t_start = time.perf_counter()
+    try:
+        suites = []
+        if cfg.synthetic is not None:
+            suites.append(("synthetic",) + _synthetic_columns(cfg.synthetic))
+        if cfg.pybullet is not None:
+            suites.append(("pybullet",) + _pybullet_columns(cfg.pybullet))
+        results: dict = {"profile": profile, "rows": cfg.rows, "columns": [], "cells": {}, "train": {}, "mpc": {},
+                         "oracle_tasks": list(cfg.pybullet.tasks) if cfg.pybullet else [],
+                         "config": _plain(cfg)}
+        for name, cols, _, _ in suites:
+            results["columns"] += [{"key": c.key, "suite": name, "name": c.name, "kind": c.kind,
+                                    "n_clips": len(c.clips), "n_success": sum(x.success for x in c.clips)}
+                                   for c in cols]
+        work = [(s, spec) for s in suites for spec in cfg.specs]
+        bar = tqdm(work, desc="eval", unit="row", disable=not cfg.progress)
+        for (suite, cols, task_of, data), spec in bar:
+            bar.set_postfix_str(f"{suite}/{spec.name}")
+            if spec.kind == "oracle" and suite != "pybullet":
+                continue  # no simulator, no dense reward
+            scorer, info = _build_scorer(spec, cfg, suite, data, task_of,
+                                         tmp / "runs" / suite / spec.name.replace(":", "_"))
+            if info:
+                results["train"][f"{suite}/{spec.name}"] = info
+            for c in cols:
+                results["cells"].setdefault(spec.name, {})[c.key] = evaluate_column(scorer, c)
+            if suite == "pybullet" and cfg.pybullet.mpc is not None and spec.name in cfg.pybullet.mpc.rows:
+                m = cfg.pybullet.mpc
+                results["mpc"][spec.name] = online.mpc_success(scorer, spec, m.tasks, m.seeds, m.variant,
+                                                               cfg.pybullet.image_size, m.max_steps, m.cem)
+        results["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+        report.write_all(results, tmp)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return results
+
+
+def _plain(cfg: EvalConfig) -> dict:
+    """The config as plain data for results.json."""
+    d = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        d[f.name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+    return d

@@ -1,0 +1,153 @@
+"""Writes a benchmark's results: `results.json`, `results.md` (tables), and PNG plots.
+
+Files:
+- results.json: everything `run_benchmark` collected (undefined metrics are null, never NaN, so
+  the file is strict JSON);
+- results.md: one table per metric (rows x columns), the MPC table and the training summary;
+- reward_curves.png: per row, mean reward over normalised episode time of success vs failure
+  clips, one line pair per column;
+- reward_histograms.png: per row and suite, histograms of the final reward of success vs failure
+  clips (the suite's columns pooled).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+METRICS = [("auroc", "Success-vs-failure AUROC"),
+           ("instruction_top1", "Instruction discrimination, top-1 (true instruction vs the other tasks')"),
+           ("value_order_spearman", "Value-order correlation (Spearman of reward with time, success clips)"),
+           ("best_of_n", "Best-of-N selection success rate")]
+
+
+def _finite(value):
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
+
+
+def markdown(results: dict) -> str:
+    """The results as Markdown tables."""
+    cols = results["columns"]
+    lines = [f"# a2r eval ({results.get('profile', 'custom')} profile)", "",
+             f"Wall time: {results.get('wall_seconds', 'n/a')} s. Columns:", ""]
+    for c in cols:
+        lines.append(f"- `{c['key']}`: {c['kind']} ({c['n_clips']} clips, {c['n_success']} successes)")
+    lines += ["", "Synthetic `new_tasks`: tasks present in training only in the second domain (the synthetic "
+              "human-style renderings), judged on robot clips. PyBullet oracle: the env's dense reward, tasks "
+              + ", ".join(results.get("oracle_tasks", [])) + "; it is defined for a clip's own instruction only, "
+              "so its instruction discrimination is n/a.", ""]
+    for key, title in METRICS:
+        use = [c for c in cols if key != "best_of_n" or c["suite"] == "pybullet"]
+        if not use:
+            continue
+        lines += [f"## {title}", "", "| row | " + " | ".join(c["key"] for c in use) + " |",
+                  "|---|" + "---|" * len(use)]
+        for row in results["rows"]:
+            cells = results["cells"].get(row, {})
+            lines.append(f"| {row} | " + " | ".join(_fmt(cells.get(c["key"], {}).get(key)) for c in use) + " |")
+        lines.append("")
+    if results.get("mpc"):
+        lines += ["## MPC success rate (CEM, simulator state restore as dynamics)", "",
+                  "| row | variant | success rate | episodes | seconds |", "|---|---|---|---|---|"]
+        for row, m in results["mpc"].items():
+            lines.append(f"| {row} | {m['variant']} | {_fmt(m['success_rate'])} | {len(m['episodes'])} | {m['seconds']} |")
+        lines.append("")
+    if results.get("train"):
+        lines += ["## Training", "", "| suite/row | validation metric | best | epochs | steps | seconds |",
+                  "|---|---|---|---|---|---|"]
+        for key, t in results["train"].items():
+            lines.append(f"| {key} | {t['metric_name']} | {_fmt(t['best_metric'])} | {t['epochs']} | {t['steps']} | "
+                         f"{t['train_seconds']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_curves(results: dict, path: Path) -> None:
+    """Mean reward over normalised time, success (solid) vs failure (dashed), per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["rows"] if results["cells"].get(r)]
+    n = max(1, len(rows))
+    ncol = min(4, n)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False)
+    for ax, row in zip(axes.flat, rows):
+        for j, (key, cell) in enumerate(results["cells"][row].items()):
+            colour = f"C{j % 10}"
+            for curve, style in (("success_curve", "-"), ("failure_curve", "--")):
+                values = cell["plot"].get(curve)
+                if values:
+                    x = [i / (len(values) - 1) for i in range(len(values))]
+                    ax.plot(x, values, style, color=colour, label=f"{key} {'success' if style == '-' else 'failure'}")
+        ax.set_title(row)
+        ax.set_xlabel("episode time (normalised)")
+        ax.set_ylabel("reward")
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    if rows:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_histograms(results: dict, path: Path) -> None:
+    """Final-reward histograms of success vs failure clips: one panel per row and suite (the
+    suite's columns pooled; suites are kept apart because their reward scales differ)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["rows"] if results["cells"].get(r)]
+    suites = list(dict.fromkeys(c["suite"] for c in results["columns"])) or [""]
+    fig, axes = plt.subplots(max(1, len(rows)), len(suites), figsize=(4.5 * len(suites), 2.4 * max(1, len(rows))),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j, suite in enumerate(suites):
+            ax = axes[i, j]
+            cells = [c for k, c in results["cells"][row].items() if k.split("/")[0] == suite]
+            if not cells:
+                ax.axis("off")
+                continue
+            succ = [v for c in cells for v in c["plot"]["success_final"] if v is not None and math.isfinite(v)]
+            fail = [v for c in cells for v in c["plot"]["failure_final"] if v is not None and math.isfinite(v)]
+            ax.hist([succ, fail], bins=20, label=["success", "failure"], color=["C2", "C3"])
+            ax.set_title(f"{row} / {suite}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if i == len(rows) - 1:
+                ax.set_xlabel("final reward")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_all(results: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write results.json, results.md, reward_curves.png and reward_histograms.png into out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "results.json", "markdown": out / "results.md",
+             "curves": out / "reward_curves.png", "histograms": out / "reward_histograms.png"}
+    paths["json"].write_text(json.dumps(_finite(results), indent=1, allow_nan=False))
+    paths["markdown"].write_text(markdown(results))
+    plot_curves(results, paths["curves"])
+    plot_histograms(results, paths["histograms"])
+    return paths

@@ -1,0 +1,40 @@
+"""Row names, and the non-trained rows' scorers on real PyBullet clips."""
+
+import numpy as np
+import pytest
+
+from a2r_core.errors import ConfigError
+from a2r_core.eval.clips import pybullet_clips
+from a2r_core.eval.online import best_of_n, candidate_groups
+from a2r_core.eval.rows import OracleScorer, RandomScorer, parse_row
+
+
+def test_parse_row_names():
+    assert parse_row("a2r").objective == "a2r"
+    assert parse_row("bce_only").output == "success_prob"
+    assert parse_row("dvd").output == "dvd"
+    assert parse_row("a2r_k4").num_failure_prompts == 4
+    assert parse_row("single_source:noise").failure_sources == ("noise",)
+    assert parse_row("oracle").kind == "oracle"
+    for bad in ("a2r_k0", "k3", "single_source:", "orcale"):
+        with pytest.raises(ConfigError):
+            parse_row(bad)
+
+
+def test_pybullet_candidate_group_labels_oracle_and_best_of_n():
+    clips = pybullet_clips(["push_left"], "default", [3], steps=28, render_every=4, image_size=32)
+    # expert + 3 other experts + noise + early_stop + random, one start state
+    assert len(clips) == 7 and candidate_groups(clips).shape == (1, 7)
+    expert = [c for c in clips if c.extra["policy"] == "expert"][0]
+    assert expert.success and expert.frames.shape == (8, 32, 32, 3) and expert.frames.dtype == np.uint8
+    assert expert.oracle.shape == (8,) and expert.oracle[-1] > expert.oracle[0]
+    assert not any(c.success for c in clips if c.source in ("wrong_direction", "early_stop", "random"))
+    prefix = expert.prefix(3)
+    assert prefix.frames.shape[0] == 3 and prefix.oracle.shape == (3,)
+
+    instr = [expert.instruction, "push the block to the right"]
+    oracle = OracleScorer().score(clips, instr)
+    assert np.isnan(oracle[:, 1]).all()  # no recorded value for another instruction
+    assert best_of_n(oracle[:, 0], clips)["best_of_n"] == 1.0
+    rand = RandomScorer(0).score(clips, instr)
+    assert rand.shape == (7, 2) and ((rand >= 0) & (rand < 1)).all()
