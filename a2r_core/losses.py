@@ -199,6 +199,18 @@ class DVDPairHead(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+def dvd_reward(head: DVDPairHead, clip_features: torch.Tensor, demo_features: torch.Tensor) -> torch.Tensor:
+    """The DVD-style reward: each clip's mean "same task" probability against a task's demos.
+
+    clip_features [B, D], demo_features [R, D] (the task's demonstration clips) -> [B] in [0, 1].
+    The trainer's validation and the benchmark's DVD row both score with this.
+    """
+    b, r = clip_features.shape[0], demo_features.shape[0]
+    pairs_a = clip_features[:, None].expand(b, r, -1).reshape(b * r, -1)
+    pairs_b = demo_features[None].expand(b, r, -1).reshape(b * r, -1)
+    return torch.sigmoid(head(pairs_a, pairs_b).float()).view(b, r).mean(dim=1)
+
+
 def dvd_loss(features: Mapping[str, torch.Tensor], labels: LossLabels, head: DVDPairHead) -> torch.Tensor:
     """BCE of the pair head over all ordered pairs (i != j) in which at least one clip did its task.
 

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from a2r_core.clustering import FailureClusterer
 from a2r_core.data.sampler import BalancedBatchSampler
 from a2r_core.errors import CheckpointError, ConfigError
-from a2r_core.losses import LossLabels, Objective
+from a2r_core.losses import LossLabels, Objective, dvd_reward
 from a2r_core.training import state as train_state
 from a2r_core.training.config import TrainConfig
 from a2r_core.training.datasets import build_dataset
@@ -432,8 +432,7 @@ class Trainer:
                 out.append(float("nan"))
                 continue
             r = torch.stack([ref_feat[j] for j in task_refs])
-            p = torch.sigmoid(head(clip_feat[row].expand_as(r), r).float())
-            out.append(float(p.mean()))
+            out.append(float(dvd_reward(head, clip_feat[row:row + 1], r)[0]))
         return out
 
     # -- the loop -------------------------------------------------------------------------------
