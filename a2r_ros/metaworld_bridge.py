@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from a2r_ros import sim_spec
-from a2r_ros.sim_bridge import SimBridgeNode, Simulation, run_node
+from a2r_ros.node_main import run_node
+from a2r_ros.sim_bridge import SimBridgeNode, Simulation
 
 
 class MetaWorldBridge(SimBridgeNode):
@@ -37,7 +38,7 @@ class MetaWorldBridge(SimBridgeNode):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_node(MetaWorldBridge, argv)
+    return run_node(MetaWorldBridge, MetaWorldBridge.NAME, argv)
 
 
 if __name__ == "__main__":

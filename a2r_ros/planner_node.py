@@ -26,17 +26,14 @@ seconds), and the same dicts in `PlannerNode.results`.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
@@ -44,6 +41,7 @@ from std_srvs.srv import Trigger
 
 from a2r_core.errors import A2RError, ConfigError, InputError
 from a2r_core.planning import CEMConfig, CEMPlanner, RolloutBatch
+from a2r_ros.node_main import run_node
 from a2r_ros import sim_spec
 from a2r_ros.reward_client import RewardQueryError, result_from_response
 from a2r_ros.reward_node import descriptor_for
@@ -296,25 +294,7 @@ class PlannerNode(Node):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`ros2 run a2r_ros planner_node [--ros-args -p instruction:=... -p horizon:=8]`."""
-    argv = list(sys.argv if argv is None else argv)
-    rclpy.init(args=argv)
-    node = None
-    try:
-        try:
-            node = PlannerNode()
-        except A2RError as exc:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-            return 1
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PlannerNode, NODE_NAME, argv)
 
 
 if __name__ == "__main__":

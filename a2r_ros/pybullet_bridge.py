@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from a2r_ros import sim_spec
-from a2r_ros.sim_bridge import SimBridgeNode, Simulation, run_node
+from a2r_ros.node_main import run_node
+from a2r_ros.sim_bridge import SimBridgeNode, Simulation
 
 
 class PybulletBridge(SimBridgeNode):
@@ -30,7 +31,7 @@ class PybulletBridge(SimBridgeNode):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_node(PybulletBridge, argv)
+    return run_node(PybulletBridge, PybulletBridge.NAME, argv)
 
 
 if __name__ == "__main__":

@@ -27,18 +27,15 @@ and Kilted is used (on-set parameter callbacks, not the Iron+ pre/post-set ones)
 from __future__ import annotations
 
 import collections
-import sys
 import threading
 import time
 from typing import Any, Sequence
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -48,6 +45,7 @@ from std_msgs.msg import String
 from a2r_core.clip_buffer import Clip, ClipBuffer
 from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
 from a2r_core.scoring import ScoreRow, score_clips
+from a2r_ros.node_main import run_node
 from a2r_ros import bringup_spec
 from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
 from a2r_ros.msg import RewardScore
@@ -478,25 +476,7 @@ class _QueryRejected(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """`ros2 run a2r_ros reward_node [--ros-args -p checkpoint:=DIR ...]`: exit 1 with one log
     line (no traceback) when the checkpoint or a parameter is bad."""
-    argv = list(sys.argv if argv is None else argv)
-    rclpy.init(args=argv)
-    node = None
-    try:
-        try:
-            node = RewardNode()
-        except A2RError as exc:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-            return 1
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(RewardNode, NODE_NAME, argv)
 
 
 if __name__ == "__main__":

@@ -30,24 +30,21 @@ as simulated MPC evaluation needs.
 from __future__ import annotations
 
 import collections
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 
-from a2r_core.errors import A2RError, ConfigError, InputError
+from a2r_core.errors import ConfigError, InputError
 from a2r_core.planning.rollout import RolloutModel, rollout_candidates, subsample_frames
 from a2r_ros import sim_spec
 from a2r_ros.bringup_spec import ParamSpec
@@ -306,26 +303,3 @@ class SimBridgeNode(Node):
         stamps = np.concatenate([np.asarray(context_ns, dtype=np.int64), future])
         return subsample_frames(stamps.reshape(-1, 1, 1, 1), max_frames).reshape(-1)
 
-
-def run_node(cls: type[Node], argv: Sequence[str] | None = None) -> int:
-    """`ros2 run a2r_ros <bridge> [--ros-args -p task:=...]`: spin until Ctrl-C; exit 1 with one log
-    line (no traceback) when a parameter is invalid or the simulator cannot start."""
-    argv = list(sys.argv if argv is None else argv)
-    rclpy.init(args=argv)
-    node = None
-    try:
-        try:
-            node = cls()
-        except A2RError as exc:
-            rclpy.logging.get_logger(cls.NAME).fatal(f"cannot start: {exc}")
-            return 1
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0

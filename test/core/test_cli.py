@@ -34,7 +34,7 @@ def test_every_registered_command_module_follows_the_contract() -> None:
 def test_info_reports_versions_and_ros_environment(capsys) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert f"a2r" in out and __version__ in out
+    assert "a2r" in out and __version__ in out
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in out and "LOCALHOST" in out
     assert "a2r_ros interfaces" in out and "built" in out
 
