@@ -255,3 +255,33 @@ def collate_clips(items: Sequence[ClipItem]) -> dict:
         "success": torch.tensor([item["success"] for item in items], dtype=torch.bool),
         "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
     }
+
+
+class ConcatClipDataset(Dataset):
+    """Several clip datasets as one (e.g. a robot manifest plus a human-domain manifest).
+
+    `records` is the concatenation, and every item's `index` is its position in THIS dataset, so
+    per-clip training state (failure clusters) keys correctly across the parts.
+    """
+
+    def __init__(self, parts: Sequence[Dataset]) -> None:
+        if not parts:
+            raise ConfigError("ConcatClipDataset needs at least one dataset")
+        self.parts = list(parts)
+        self.records: list[ClipRecord] = [r for part in self.parts for r in part.records]
+        self._offsets = np.cumsum([0] + [len(part.records) for part in self.parts])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> ClipItem:
+        if not 0 <= index < len(self.records):
+            raise IndexError(f"clip index {index} out of range for {len(self.records)} clips")
+        part = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        item = self.parts[part][index - int(self._offsets[part])]
+        return ClipItem(**{**item, "index": int(self._offsets[part]) + item["index"]})
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable clips skipped so far, over all parts."""
+        return sum(getattr(part, "skipped", 0) for part in self.parts)

@@ -44,4 +44,61 @@ def _synthetic(params: dict) -> Dataset:
     return SyntheticDataset(**params)
 
 
+def _transform(params: dict):
+    """`augment: true` (training splits) -> the uint8 training augmentations at `size`."""
+    from a2r_core.data.transforms import TrainTransform
+
+    augment, size = params.pop("augment", False), params.pop("size", None)
+    if not augment:
+        return {"train": False}
+    return {"train": True, "transform": TrainTransform(**({"size": size} if size else {}))}
+
+
+def _manifest(params: dict) -> Dataset:
+    """`kind: manifest`: an a2r JSONL manifest (`a2r data metaworld` output, or your own clips):
+    `manifest`, `num_frames`, filters `domains`/`tasks`/`variants`/`success`, `augment`, `size`."""
+    from a2r_core.data.datasets import ManifestDataset
+
+    options = _transform(params)
+    return ManifestDataset(**params, **options)
+
+
+def _ssv2(params: dict) -> Dataset:
+    """`kind: ssv2`: Something-Something-v2 layout: `labels_json`, `video_dir`, `task_map`, ..."""
+    from a2r_core.data.datasets import SomethingSomethingDataset
+
+    options = _transform(params)
+    return SomethingSomethingDataset(**params, **options)
+
+
+def _folder(params: dict) -> Dataset:
+    """`kind: folder`: a folder of videos + CSV: `csv_path`, `root`, `num_frames`, ..."""
+    from a2r_core.data.datasets import VideoFolderDataset
+
+    options = _transform(params)
+    return VideoFolderDataset(**params, **options)
+
+
+def _mixed(params: dict) -> Dataset:
+    """`kind: mixed`: `sources: [{kind: manifest, ...}, {kind: ssv2, ...}]`, concatenated (e.g.
+    robot clips plus a human domain). Keys other than `sources` apply to every source."""
+    from a2r_core.data.datasets import ConcatClipDataset
+
+    sources = params.pop("sources", None)
+    if not isinstance(sources, list) or not sources:
+        raise ConfigError("kind mixed: `sources` must be a non-empty list of {kind: ..., ...} mappings")
+    parts = []
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict) or "kind" not in source:
+            raise ConfigError(f"kind mixed: sources[{i}] must be a mapping with a `kind`")
+        kind = source["kind"]
+        parts.append(build_dataset(kind, {**params, **{k: v for k, v in source.items() if k != "kind"}},
+                                   where=f"sources[{i}]"))
+    return ConcatClipDataset(parts)
+
+
 register_dataset("synthetic", _synthetic)
+register_dataset("manifest", _manifest)
+register_dataset("ssv2", _ssv2)
+register_dataset("folder", _folder)
+register_dataset("mixed", _mixed)
