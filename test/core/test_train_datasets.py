@@ -69,3 +69,14 @@ def test_training_on_manifests_writes_a_loadable_checkpoint(clips, tmp_path) -> 
     frames = ManifestDataset(clips["robot"], num_frames=4)[0]["frames"].numpy()
     out = model.score(frames[None], ["close the drawer"])
     assert out.reward.shape == (1, 1)
+
+
+def test_every_shipped_training_config_loads() -> None:
+    from a2r_core.training.config import load_config
+    from a2r_core.training.datasets import DATASET_KINDS
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "config").glob("train_*.yaml"))
+    assert len(configs) >= 2
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.data.kind in DATASET_KINDS, path.name
