@@ -49,6 +49,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from a2r_core.bench.table import BenchContext, BenchRow
+from a2r_core.waiting import wait_until as _wait
 from a2r_ros.bringup_spec import REWARD_NODE_PARAMETERS
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import RewardScore
@@ -90,15 +91,6 @@ def _percentiles(values: list[float]) -> dict[str, float]:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "count": 0}
     return {"p50": float(np.percentile(arr, 50)), "p99": float(np.percentile(arr, 99)),
             "max": float(arr.max()), "count": int(arr.size)}
-
-
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class _Rig:

@@ -17,19 +17,11 @@ import time
 import pytest
 
 from a2r_core.cli import main
+from a2r_core.waiting import wait_until as _wait
 
 from .conftest import INSTRUCTIONS, write_image_bag
 
 _NAMESPACES = itertools.count()
-
-
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.mark.ros

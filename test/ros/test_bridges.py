@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from std_srvs.srv import Trigger
 
 from a2r_core.errors import ConfigError
 from a2r_core.images import image_to_rgb
+from a2r_core.waiting import wait_until as _wait
 from a2r_ros.image_conversion import stamp_to_ns
 from a2r_ros.metaworld_bridge import MetaWorldBridge
 from a2r_ros.pybullet_bridge import PybulletBridge
@@ -35,15 +35,6 @@ R = RolloutCandidates.Response
 _NS = itertools.count()
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _wait(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class _Rig:

@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 
 from a2r_core.errors import ConfigError
+from a2r_core.waiting import wait_until as _wait
 from a2r_ros.metaworld_bridge import MetaWorldBridge
 from a2r_ros.planner_node import PlannerNode
 from a2r_ros.reward_node import RewardNode
@@ -126,11 +126,3 @@ def test_invalid_planner_parameters_are_config_errors(ros) -> None:
     with pytest.raises(ConfigError, match="instruction is empty"):
         PlannerNode(context=ros.context, parameter_overrides=_overrides({"instruction": " "}))
 
-
-def _wait(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

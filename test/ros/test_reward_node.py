@@ -34,6 +34,7 @@ from std_msgs.msg import String
 from a2r_core.clip_buffer import ClipBuffer
 from a2r_core.errors import CheckpointError, ConfigError
 from a2r_core.images import image_to_rgb
+from a2r_core.waiting import wait_until as _wait
 from a2r_ros import bringup_spec
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import Clip, RewardScore
@@ -58,15 +59,6 @@ def _frames(count: int, seed: int = 0, size: tuple[int, int] = (24, 32)) -> np.n
 
 def _stamped(frame: np.ndarray, stamp_ns: int, encoding: str = "bgr8") -> Image:
     return rgb_to_image_msg(frame, encoding, stamp=ns_to_stamp(stamp_ns), frame_id="camera_optical")
-
-
-def _wait(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class _Rig:
@@ -348,7 +340,8 @@ def test_malformed_frames_and_backward_stamps_are_logged_and_scoring_continues(r
         # (a clip of the restart may still be in the queue: judge only rewards of the new frames)
         bigger = _frames(6, seed=11, size=(30, 40))
         r.publish(bigger, restart[-1] + HZ30 * np.arange(1, 7), period_s=0.0)
-        after_resize = lambda: [m for m in r.rewards if stamp_to_ns(m.header.stamp) > int(restart[-1])]  # noqa: E731
+        after_resize = lambda: [m for m in r.rewards  # noqa: E731
+                                if int(restart[-1]) < stamp_to_ns(m.header.stamp) < T0]
         assert _wait(lambda: len(after_resize()) >= 1)
         assert all(stamp_to_ns(m.clip_start) > int(restart[-1]) for m in after_resize())
         values = r.diag_values()
