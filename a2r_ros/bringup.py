@@ -23,6 +23,9 @@ from a2r_core.errors import A2RError, ConfigError
 from a2r_ros import bringup_spec
 
 
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
 def node_parameters(config: str | Path, sets: Sequence[str] = (), namespace: str = "") -> list[tuple[bringup_spec.NodeSpec, dict[str, Any]]]:
     """Each node of the bring-up with its final parameter values (file, then --set)."""
     plan = bringup_spec.nodes_for_params_file(config)
@@ -88,7 +91,8 @@ def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        executor.shutdown()
+        # Bounded: a callback still blocked when the context went down must not hang the exit.
+        executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -224,7 +224,7 @@ def stream(cfg: DemoConfig, checkpoint: Path, episodes: Sequence[Episode]) -> No
             episode.rewards = [_reward_record(msg, recv_ns, start_wall, offset_ns)
                                for msg, recv_ns in camera.take()]
     finally:
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5.0)
         for n in reversed(nodes):
             n.destroy_node()
         rclpy.try_shutdown(context=context)

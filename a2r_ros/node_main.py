@@ -23,7 +23,7 @@ def run_node(factory: Callable[[], Node], name: str, argv: Sequence[str] | None 
     """
     argv = list(sys.argv if argv is None else argv)
     rclpy.init(args=argv)
-    node = None
+    node = executor = None
     try:
         try:
             node = factory()
@@ -36,6 +36,9 @@ def run_node(factory: Callable[[], Node], name: str, argv: Sequence[str] | None 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None:
+            # Bounded: a callback still blocked when the context went down must not hang the exit.
+            executor.shutdown(timeout_sec=5.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
