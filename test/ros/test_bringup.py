@@ -22,13 +22,19 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "reward.yaml"
 
 
+def _default_sigint() -> None:
+    """Give the child the default Ctrl-C handling whatever this test runner inherited (a runner
+    started in the background by a shell ignores SIGINT, and its children would too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.ros
 def test_ros_up_starts_the_node_from_the_yaml_and_serves_the_service(ros, tiny_checkpoint, reward_model) -> None:
     ns = f"bringup{os.getpid()}"
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("a2r")), "ros", "up", "--config", str(CONFIG), "--namespace", ns,
          "--set", f"checkpoint={tiny_checkpoint}", "--set", "rate_hz=4", "--set", "instructions=[a, b]"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=_default_sigint)
     client_node = Node("bringup_client", context=ros.context, namespace=ns)
     try:
         query = client_node.create_client(QueryReward, "a2r/query_reward")

@@ -94,6 +94,12 @@ def test_installed_executables_and_config() -> None:
     assert sim_spec.sim_eval_params_file_path().resolve() == (share / "config" / "sim_eval.yaml").resolve()
 
 
+def _default_sigint() -> None:
+    """Give the child the default Ctrl-C handling whatever this test runner inherited (a runner
+    started in the background by a shell ignores SIGINT, and its children would too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.ros
 def test_ros_up_runs_bridge_reward_node_and_planner(ros, tiny_checkpoint) -> None:
     ns = f"simeval{os.getpid()}"
@@ -106,7 +112,7 @@ def test_ros_up_runs_bridge_reward_node_and_planner(ros, tiny_checkpoint) -> Non
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("a2r")), "ros", "up", "--config", str(CONFIG), "--namespace", ns,
          *[x for s in sets for x in ("--set", s)]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=_default_sigint)
     try:
         assert ros.spin_until(lambda: results or proc.poll() is not None, listener, timeout=150.0)
         assert proc.poll() is None, "a2r ros up exited"
