@@ -29,11 +29,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import yaml
 
+from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 from a2r_core.eval import metrics, online
 from a2r_core.eval.clips import (
@@ -57,21 +58,6 @@ COLUMN_KINDS = ("seen tasks / seen env", "seen tasks / new env", "new tasks (sec
 CURVE_POINTS = 10  # reward curves are resampled to this many points of normalised episode time
 
 
-def _check_keys(cls, raw: Any, where: str):
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: must be a mapping, got {type(raw).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
 @dataclass
 class MPCSettings:
     """MPC success rate: rows planned with, start states, and the CEM settings (a2r_core.planning)."""
@@ -92,7 +78,7 @@ class MPCSettings:
             raise ConfigError(f"pybullet.mpc.max_steps: must be >= 1, got {self.max_steps}")
         if not self.tasks or not self.seeds:
             raise ConfigError("pybullet.mpc: tasks and seeds must be non-empty")
-        _check_keys(CEMConfig, self.cem, "pybullet.mpc.cem")
+        build_dataclass(CEMConfig, self.cem, "pybullet.mpc.cem")
 
 
 @dataclass
@@ -127,7 +113,7 @@ class PybulletSuite:
         if self.steps < 1 or self.render_every < 1 or self.image_size < 16:
             raise ConfigError("pybullet: steps >= 1, render_every >= 1 and image_size >= 16 required")
         if isinstance(self.mpc, dict):
-            self.mpc = _check_keys(MPCSettings, self.mpc, "pybullet.mpc")
+            self.mpc = build_dataclass(MPCSettings, self.mpc, "pybullet.mpc")
 
     def split(self, seeds: list[int]) -> dict:
         """Trainer dataset parameters (kind "eval_pybullet") of the default variant over `seeds`."""
@@ -150,7 +136,7 @@ class SyntheticSuite:
         from a2r_core.data.synthetic import SyntheticConfig
 
         for name in ("train", "val"):
-            _check_keys(SyntheticConfig, getattr(self, name), f"synthetic.{name}")
+            build_dataclass(SyntheticConfig, getattr(self, name), f"synthetic.{name}")
         if self.test_params()["seed"] in (self.train.get("seed", 0), self.val.get("seed", 0)):
             raise ConfigError("synthetic.test: needs a seed different from train's and val's (a disjoint draw)")
 
@@ -160,7 +146,7 @@ class SyntheticSuite:
         p = {**self.train, **self.test}
         p["robot_tasks"] = p.get("num_tasks", SyntheticConfig.num_tasks)  # robot clips of every task
         p["human_per_task"] = 0
-        _check_keys(SyntheticConfig, p, "synthetic.test")
+        build_dataclass(SyntheticConfig, p, "synthetic.test")
         return p
 
 
@@ -188,9 +174,9 @@ class EvalConfig:
             raise ConfigError(f"rows: duplicates in {self.rows}")
         self.specs = [parse_row(r) for r in self.rows]
         if isinstance(self.synthetic, dict):
-            self.synthetic = _check_keys(SyntheticSuite, self.synthetic, "synthetic")
+            self.synthetic = build_dataclass(SyntheticSuite, self.synthetic, "synthetic")
         if isinstance(self.pybullet, dict):
-            self.pybullet = _check_keys(PybulletSuite, self.pybullet, "pybullet")
+            self.pybullet = build_dataclass(PybulletSuite, self.pybullet, "pybullet")
         if self.synthetic is None and self.pybullet is None:
             raise ConfigError("at least one suite (synthetic, pybullet) is required")
         if not isinstance(self.train, dict):
@@ -250,7 +236,7 @@ def load_eval_config(path: str | Path) -> EvalConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return _check_keys(EvalConfig, raw, str(path))
+        return build_dataclass(EvalConfig, raw, str(path))
     except ConfigError as exc:
         raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from exc
 

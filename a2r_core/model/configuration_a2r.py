@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 
 BACKBONE_NAMES = ("a2r-small", "xclip", "clip")
@@ -156,14 +157,7 @@ class A2RConfig:
         """Inverse of `to_dict`; unknown keys and bad values raise `ConfigError`."""
         if not isinstance(d, dict):
             raise ConfigError(f"model config: must be a mapping, got {type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"model config: unknown key(s) {unknown}")
-        try:
-            return cls(**d)
-        except TypeError as exc:
-            raise ConfigError(f"model config: {exc}") from exc
+        return build_dataclass(cls, d, "model config")
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
+from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 from a2r_core.losses import ObjectiveConfig
 
@@ -183,22 +184,6 @@ class TrainConfig:
         return out
 
 
-def _build(cls, mapping: Any, where: str):
-    """Instantiate dataclass `cls` from a mapping, rejecting unknown keys with their path."""
-    if mapping is None:
-        mapping = {}
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"{where}: must be a mapping, got {type(mapping).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    try:
-        return cls(**mapping)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
 def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
     """Build a TrainConfig from a plain mapping (`source` names it in error messages)."""
     from a2r_core.model import A2RConfig
@@ -215,7 +200,7 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
     try:
         for name, cls in sections.items():
             if name in raw:
-                kwargs[name] = _build(cls, raw[name], f"{source}: {name}")
+                kwargs[name] = build_dataclass(cls, raw[name], f"{source}: {name}")
         if "model" in raw:
             model_raw = raw["model"] or {}
             if not isinstance(model_raw, dict):
