@@ -131,6 +131,7 @@ class EpisodeResult:
     """What one rollout produced before rendering."""
 
     states: list
+    rewards: list  # the environment's dense reward after each step (rewards[0]: 0.0, the reset)
     success: bool
     first_success_step: Optional[int]
     steps: int
@@ -148,16 +149,18 @@ def rollout(env, spec: EpisodeSpec, run_seed: int, horizon: int, success_tail: i
     instruction = pick(spec.task, np.random.default_rng([seed, 2]))
     obs = env.reset(seed)
     states = [env.get_state()]
+    rewards = [0.0]
     first, success = None, False
     for t in range(horizon):
         result = env.step(policy(obs, t))
         obs, success = result.obs, result.success
         states.append(env.get_state())
+        rewards.append(result.reward)
         if success and first is None:
             first = t + 1
         if first is not None and t + 1 >= first + success_tail:
             break
-    return EpisodeResult(states, bool(success), first, len(states) - 1, instruction)
+    return EpisodeResult(states, rewards, bool(success), first, len(states) - 1, instruction)
 
 
 class _EnvCache:
@@ -227,7 +230,8 @@ def generate_clip(spec: EpisodeSpec, config: GenerateConfig, all_tasks: Sequence
         extra={"clip_id": spec.clip_id, "source": spec.source, "index": spec.index,
                "embodiment": "sawyer" if spec.domain == "robot" else "alt",
                "episode_steps": result.steps, "first_success_step": result.first_success_step,
-               "sample_steps": [int(s) for s in sample_steps], "size": config.size},
+               "sample_steps": [int(s) for s in sample_steps], "size": config.size,
+               "dense_reward": [round(float(result.rewards[i]), 5) for i in sample_steps]},
     )
 
 

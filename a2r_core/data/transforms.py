@@ -1,8 +1,10 @@
 """Training-time augmentations on uint8 clips [T, H, W, 3].
 
-Why only these: the reward must not depend on framing or exact colours, so training jitters scale,
-crop position, aspect and colour a little. There is NO horizontal flip: instructions such as "push
-the puck to the left" change meaning under a flip. Normalisation to the backbone's mean/std is the
+Why these: the reward must not depend on framing, colours, lighting or clutter, so training jitters
+scale, crop position, aspect and colour, and can (opt-in, for training on one environment and
+deploying in others) cast colours per channel, rotate hue, drop colour, and paste static
+"distractor" patches. There is NO horizontal flip: instructions such as "push the puck to the
+left" change meaning under a flip. Normalisation to the backbone's mean/std is the
 model's preprocessing, so datasets stay backbone-agnostic and yield uint8.
 
 One random draw per clip (not per frame): the same crop and colour change apply to every frame, so
@@ -62,7 +64,14 @@ class EvalTransform:
 @dataclass(frozen=True)
 class TrainTransform:
     """Random-resized crop (area fraction in `scale`, aspect in `ratio`) to `size` x `size`, then
-    brightness/contrast/saturation each scaled by a factor in [1 - j, 1 + j]."""
+    brightness/contrast/saturation each scaled by a factor in [1 - j, 1 + j].
+
+    Opt-in (0 = off), for generalising from one training environment to new looks:
+    `channel_gain` scales each colour channel by its own factor in [1 - g, 1 + g] (tinted light,
+    other table colours); `hue` rotates hue by an angle in [-hue, hue] turns; `grayscale_p` is the
+    chance to drop colour; `patches` pastes up to that many solid-colour rectangles (each side 6-16 %
+    of the image) at fixed places in every frame: static clutter the reward must ignore.
+    """
 
     size: int = 112
     scale: tuple[float, float] = (0.7, 1.0)
@@ -70,6 +79,10 @@ class TrainTransform:
     brightness: float = 0.15
     contrast: float = 0.15
     saturation: float = 0.15
+    channel_gain: float = 0.0
+    hue: float = 0.0
+    grayscale_p: float = 0.0
+    patches: int = 0
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 1024:
@@ -78,9 +91,15 @@ class TrainTransform:
             raise ConfigError(f"scale must satisfy 0 < low <= high <= 1, got {self.scale}")
         if not 0 < self.ratio[0] <= self.ratio[1]:
             raise ConfigError(f"ratio must satisfy 0 < low <= high, got {self.ratio}")
-        for name in ("brightness", "contrast", "saturation"):
+        for name in ("brightness", "contrast", "saturation", "channel_gain"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} jitter must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.hue <= 0.5:
+            raise ConfigError(f"hue must be in [0, 0.5] turns, got {self.hue}")
+        if not 0 <= self.grayscale_p <= 1:
+            raise ConfigError(f"grayscale_p must be in [0, 1], got {self.grayscale_p}")
+        if not isinstance(self.patches, int) or not 0 <= self.patches <= 16:
+            raise ConfigError(f"patches must be an int in [0, 16], got {self.patches!r}")
 
     def crop_box(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """(top, left, crop height, crop width) of one random-resized crop."""
@@ -103,4 +122,36 @@ class TrainTransform:
         x = (x - mean) * c + mean
         gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
         x = (x - gray) * s + gray
+        if self.channel_gain:
+            gains = rng.uniform(1 - self.channel_gain, 1 + self.channel_gain, size=3)
+            x = x * torch.as_tensor(gains, dtype=x.dtype).view(1, 3, 1, 1)
+        if self.hue:
+            x = torch.einsum("ij,tjhw->tihw", _hue_rotation(rng.uniform(-self.hue, self.hue)), x)
+        if self.grayscale_p and rng.random() < self.grayscale_p:
+            x = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand(-1, 3, -1, -1)
+        if self.patches:
+            x = _paste_patches(x, int(rng.integers(0, self.patches + 1)), rng)
         return _to_uint8(x)
+
+
+def _hue_rotation(turns: float) -> torch.Tensor:
+    """3x3 RGB matrix rotating hue by `turns` about the grey axis (YIQ rotation): luma is kept."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    angle = 2 * np.pi * turns
+    rot = torch.tensor([[1.0, 0.0, 0.0], [0.0, np.cos(angle), -np.sin(angle)], [0.0, np.sin(angle), np.cos(angle)]],
+                       dtype=torch.float32)
+    return torch.linalg.inv(to_yiq) @ rot @ to_yiq
+
+
+def _paste_patches(x: torch.Tensor, count: int, rng: np.random.Generator) -> torch.Tensor:
+    """Paint `count` solid-colour rectangles at the same place in every frame of x [T, 3, S, S]."""
+    if count == 0:
+        return x
+    x = x.clone()
+    side = x.shape[-1]
+    for _ in range(count):
+        h, w = (int(round(side * rng.uniform(0.06, 0.16))) for _ in range(2))
+        top, left = int(rng.integers(0, side - h + 1)), int(rng.integers(0, side - w + 1))
+        x[:, :, top:top + h, left:left + w] = torch.as_tensor(rng.uniform(0, 255, size=3),
+                                                              dtype=x.dtype).view(1, 3, 1, 1)
+    return x

@@ -45,13 +45,21 @@ def _synthetic(params: dict) -> Dataset:
 
 
 def _transform(params: dict):
-    """`augment: true` (training splits) -> the uint8 training augmentations at `size`."""
+    """`augment: true` (training splits) -> the uint8 training augmentations at `size`;
+    `augment: {brightness: 0.5, hue: 0.1, ...}` -> the same with those `TrainTransform` fields set."""
     from a2r_core.data.transforms import TrainTransform
+    from a2r_core.dataclass_config import build_dataclass
 
     augment, size = params.pop("augment", False), params.pop("size", None)
     if not augment:
         return {"train": False}
-    return {"train": True, "transform": TrainTransform(**({"size": size} if size else {}))}
+    fields = dict(augment) if isinstance(augment, dict) else {}
+    if size:
+        fields["size"] = size
+    for key in ("scale", "ratio"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    return {"train": True, "transform": build_dataclass(TrainTransform, fields, "data.augment")}
 
 
 def _manifest(params: dict) -> Dataset:

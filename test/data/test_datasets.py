@@ -113,7 +113,8 @@ def test_folder_csv_fields_and_validation(tmp_path):
         VideoFolderDataset(tmp_path / "bad.csv")
 
 
-def test_manifest_dataset_filters_and_resolves_relative_paths(tmp_path):
+def _write_manifest(tmp_path) -> None:
+    """A success and a failure clip of one task, paths relative to the manifest."""
     write_video(tmp_path / "clips" / "s.mp4", _clip(60), fps=8)
     write_video(tmp_path / "clips" / "f.mp4", _clip(120), fps=8)
     records = [
@@ -122,6 +123,10 @@ def test_manifest_dataset_filters_and_resolves_relative_paths(tmp_path):
                    variant="cam_left", num_frames=10, fps=8),
     ]
     write_manifest(tmp_path / "manifest.jsonl", records)
+
+
+def test_manifest_dataset_filters_and_resolves_relative_paths(tmp_path):
+    _write_manifest(tmp_path)
     data = ManifestDataset(tmp_path / "manifest.jsonl", num_frames=6, transform=EvalTransform(32))
     assert len(data) == 2
     item = data[1]
@@ -144,6 +149,35 @@ def test_transforms_keep_left_right_and_shapes():
     assert centre.shape == (4, 64, 64, 3)
     with pytest.raises(ConfigError):
         TrainTransform(scale=(0.0, 1.0))
+
+
+def test_look_augmentations_change_colours_not_motion_and_are_configurable():
+    clip = torch.from_numpy(_clip(30, frames=4, h=96, w=128))
+    rng = np.random.default_rng(1)
+    plain = TrainTransform(size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, saturation=0)
+    strong = TrainTransform(size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, saturation=0,
+                            channel_gain=0.5, hue=0.25, grayscale_p=0.0, patches=6)
+    base = plain(clip, rng).float()
+    changed = [strong(clip, rng).float() for _ in range(10)]
+    assert all((c - base).abs().mean() > 2 for c in changed), "colour cast / hue / patches must change pixels"
+    for c in changed:  # static: every frame gets the same look and the same patches
+        assert torch.equal(c[0] - base[0], c[3] - base[3])
+    gray = TrainTransform(size=64, grayscale_p=1.0)(clip, rng).float()
+    assert (gray[..., 0] - gray[..., 1]).abs().max() <= 1 and (gray[..., 1] - gray[..., 2]).abs().max() <= 1
+    for bad in ({"hue": 0.6}, {"grayscale_p": 1.5}, {"patches": 40}, {"channel_gain": 1.0}):
+        with pytest.raises(ConfigError):
+            TrainTransform(**bad)
+
+
+def test_augment_mapping_in_a_training_config_builds_that_transform(tmp_path):
+    from a2r_core.training.datasets import build_dataset
+
+    _write_manifest(tmp_path)
+    data = build_dataset("manifest", {"manifest": str(tmp_path / "manifest.jsonl"), "size": 32,
+                                      "augment": {"hue": 0.1, "patches": 2, "scale": [0.6, 1.0]}})
+    assert data.train and data.transform == TrainTransform(size=32, hue=0.1, patches=2, scale=(0.6, 1.0))
+    with pytest.raises(ConfigError, match="data.augment"):
+        build_dataset("manifest", {"manifest": str(tmp_path / "manifest.jsonl"), "augment": {"blur": 1}})
 
 
 def test_instructions_cover_every_metaworld_task():

@@ -59,6 +59,8 @@ def test_labels_are_the_env_success_flag(generated):
             result = rollout(envs[record.task], spec, 3, 150, 0, task_names())
             assert result.success == record.success, record.extra["clip_id"]
             assert result.steps == record.extra["episode_steps"]
+            dense = [result.rewards[i] for i in record.extra["sample_steps"]]
+            assert record.extra["dense_reward"] == pytest.approx(dense, abs=1e-4)
             assert result.instruction == record.instruction
     finally:
         for env in envs.values():
