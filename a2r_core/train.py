@@ -362,7 +362,10 @@ class Trainer:
             return
         idx = self.failure_indices
         mine = idx[self.dist.rank::self.dist.world_size]
-        feats = _gather_rows(self._embed(self.train_set, mine, self.cfg.clustering.batch_size), len(idx), self.dist)
+        # Clips as inference sees them (no augmentation): the prompts stand for what the reward
+        # will be shown, and jittering here also costs more than the embedding itself.
+        view = self.train_set.eval_view() if hasattr(self.train_set, "eval_view") else self.train_set
+        feats = _gather_rows(self._embed(view, mine, self.cfg.clustering.batch_size), len(idx), self.dist)
         records = self.train_set.records
         self.clusterer.update(feats.cpu().double().numpy(), np.asarray(idx), [records[i].task for i in idx])
 

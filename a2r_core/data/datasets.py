@@ -14,6 +14,7 @@ the dataset is readable does `__getitem__` raise `DataError`. The counts are per
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import logging
@@ -71,6 +72,17 @@ class ClipDataset(Dataset):
         if path.is_absolute() or self.base_dir is None:
             return path
         return self.base_dir / path
+
+    def eval_view(self) -> "ClipDataset":
+        """The same clips without training jitter: frames sampled evenly, the transform's
+        evaluation form (`TrainTransform` -> its centre-crop `EvalTransform`). The trainer embeds
+        failure clips through it for clustering, which must see clips as inference will."""
+        view = copy.copy(self)
+        view.train = False
+        to_eval = getattr(self.transform, "eval_transform", None)
+        view.transform = to_eval() if to_eval is not None else self.transform
+        view._rng = None
+        return view
 
     def rng(self) -> np.random.Generator:
         """This process's jitter generator: seeded from torch's per-worker seed, so DataLoader
@@ -280,6 +292,10 @@ class ConcatClipDataset(Dataset):
         part = int(np.searchsorted(self._offsets, index, side="right") - 1)
         item = self.parts[part][index - int(self._offsets[part])]
         return ClipItem(**{**item, "index": int(self._offsets[part]) + item["index"]})
+
+    def eval_view(self) -> "ConcatClipDataset":
+        """Every part's `eval_view` (parts without one as they are), same indices."""
+        return ConcatClipDataset([part.eval_view() if hasattr(part, "eval_view") else part for part in self.parts])
 
     @property
     def skipped(self) -> int:

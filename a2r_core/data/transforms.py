@@ -101,6 +101,10 @@ class TrainTransform:
         if not isinstance(self.patches, int) or not 0 <= self.patches <= 16:
             raise ConfigError(f"patches must be an int in [0, 16], got {self.patches!r}")
 
+    def eval_transform(self) -> EvalTransform:
+        """What evaluation sees instead: the centre crop at the same size, no jitter."""
+        return EvalTransform(self.size)
+
     def crop_box(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """(top, left, crop height, crop width) of one random-resized crop."""
         area = height * width * rng.uniform(*self.scale)

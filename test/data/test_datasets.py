@@ -180,6 +180,21 @@ def test_augment_mapping_in_a_training_config_builds_that_transform(tmp_path):
         build_dataset("manifest", {"manifest": str(tmp_path / "manifest.jsonl"), "augment": {"blur": 1}})
 
 
+def test_eval_view_drops_jitter_and_keeps_indices(tmp_path):
+    from a2r_core.data.datasets import ConcatClipDataset
+
+    _write_manifest(tmp_path)
+    jittered = ManifestDataset(tmp_path / "manifest.jsonl", num_frames=4, train=True, seed=3,
+                               transform=TrainTransform(size=32, hue=0.2, patches=3))
+    both = ConcatClipDataset([jittered, jittered])
+    view = both.eval_view()
+    assert both.parts[0].train and both.parts[0].transform.hue == 0.2  # the original is untouched
+    first, again = view[3], view[3]
+    assert torch.equal(first["frames"], again["frames"]) and first["index"] == 3
+    plain = ManifestDataset(tmp_path / "manifest.jsonl", num_frames=4, transform=EvalTransform(32))
+    assert torch.equal(first["frames"], plain[1]["frames"])
+
+
 def test_instructions_cover_every_metaworld_task():
     from a2r_core.sim.metaworld_env import task_names
 
