@@ -29,7 +29,7 @@ from a2r_core.errors import A2RError
 # every command without importing torch, MuJoCo or rclpy.
 COMMAND_MODULES: list[tuple[str, str, str]] = [
     ("info", "a2r_core.commands.info", "show the installation: versions, ROS 2, devices, paths"),
-    ("demo", "a2r_core.commands.demo", "main job: train, start the reward node, stream a success and a failure episode, report"),
+    ("demo", "a2r_core.commands.demo", "main job: MetaWorld bridge + reward node + planner; stream a success and a failure episode, live rewards, report"),
     ("data", "a2r_core.commands.data", "generate MetaWorld success/failure clips; benchmark rendering"),
     ("ros", "a2r_core.commands.ros", "ROS 2 bring-up without ros2cli: `a2r ros up --config config/reward.yaml`"),
     ("train", "a2r_core.commands.train", "train a reward model from a YAML config (a2r, no-failure-data, BCE-only or DVD objective)"),

@@ -3,8 +3,9 @@
 A MetaWorld v3 task (any environment variant of a2r_core.sim.variants, robot or alternate-embodiment
 domain) behind the simulator bridge contract of a2r_ros.sim_bridge: rendered frames on
 camera/image_raw, success on sim/success, actions ([-1, 1]^4: hand xyz delta, gripper) on
-sim/action, sim/reset, and the sim/rollout service an MPC planner rolls its candidates through
-(exact snapshot/restore: a2r_core.planning.metaworld_rollout).
+sim/action, sim/reset, the sim/rollout service an MPC planner rolls its candidates through
+(exact snapshot/restore: a2r_core.planning.metaworld_rollout), and MetaWorld's 39-number observation
+on sim/observation (what MetaWorld's scripted experts act on; a2r_ros.scripted_operator).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class MetaWorldBridge(SimBridgeNode):
                            max_steps=int(p["max_steps"]))
         model = MetaWorldRollout(env)
         return Simulation(model=model, reset=model.reset, dt=env.dt, close=env.close,
-                          description=f"MetaWorld {task} (variant {variant.name}, domain {p['domain']})")
+                          description=f"MetaWorld {task} (variant {variant.name}, domain {p['domain']})",
+                          observe=env.observation)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

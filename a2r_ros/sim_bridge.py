@@ -13,6 +13,11 @@ simulator is built; everything ROS-facing is here, once:
   reward node's clip window never spans two episodes) or the node's ROS clock; frame_id parameter.
 - `sim/success` (std_msgs/Bool, reliable, transient local): the task's success flag after each
   message and reset.
+- `sim/observation` (std_msgs/Float32MultiArray, reliable; only for simulators that have an
+  observation, e.g. MetaWorld's 39 numbers): published after the frame and the success flag of
+  every applied message and reset, exactly once per state, so a controller can run in lock-step
+  (observation -> one action message -> next observation), the way a robot's controller reads its
+  state and commands the next move (a2r_ros.scripted_operator).
 - `sim/reset` (std_srvs/Trigger): next episode, seed = `seed` + episode index.
 - `sim/rollout` (a2r_ros/srv/RolloutCandidates): candidate action sequences rolled out from the
   current state with `a2r_core.planning.rollout_candidates` (restore before each candidate and
@@ -66,6 +71,8 @@ class Simulation:
     dt: float
     close: Callable[[], None]
     description: str
+    # The current observation as a flat float vector, or None for a simulator without one.
+    observe: Optional[Callable[[], np.ndarray]] = None
 
 
 class SimBridgeNode(Node):
@@ -119,6 +126,8 @@ class SimBridgeNode(Node):
         commands = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self._image_pub = self.create_publisher(Image, p["camera_topic"], sensor)
         self._success_pub = self.create_publisher(Bool, sim_spec.SUCCESS_TOPIC, latched)
+        self._observation_pub = (self.create_publisher(Float32MultiArray, sim_spec.OBSERVATION_TOPIC, commands)
+                                 if self.sim.observe is not None else None)
         self._action_sub = self.create_subscription(Float32MultiArray, sim_spec.ACTION_TOPIC, self._on_action,
                                                     commands, callback_group=group)
         self._reset_srv = self.create_service(Trigger, sim_spec.RESET_SERVICE, self._on_reset, callback_group=group)
@@ -171,6 +180,9 @@ class SimBridgeNode(Node):
         self.history.append((stamp_ns, frame))
         self._image_pub.publish(rgb_to_image_msg(frame, "rgb8", ns_to_stamp(stamp_ns), self.params["frame_id"]))
         self._success_pub.publish(Bool(data=bool(self.sim.model.success())))
+        if self._observation_pub is not None:
+            observation = np.asarray(self.sim.observe(), dtype=np.float32).reshape(-1)
+            self._observation_pub.publish(Float32MultiArray(data=observation.tolist()))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         return self.run_in_sim(self._reset, response)

@@ -39,6 +39,9 @@ SUCCESS_TOPIC = "sim/success"
 ACTION_TOPIC = "sim/action"
 RESET_SERVICE = "sim/reset"
 ROLLOUT_SERVICE = "sim/rollout"
+# The simulator's observation after every applied action message and reset (bridges whose simulator
+# has one: MetaWorld's 39 numbers). What a scripted controller (a2r_ros.scripted_operator) acts on.
+OBSERVATION_TOPIC = "sim/observation"
 
 BRIDGE_COMMON_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_topic", STRING, CAMERA_TOPIC, "Topic of the rendered camera frames (sensor-data QoS)."),
@@ -185,7 +188,7 @@ def sim_eval_params_file_path() -> Path:
 
 __all__ = [
     "ACTION_TOPIC", "BRIDGE_COMMON_PARAMETERS", "CAMERA_TOPIC", "METAWORLD_BRIDGE", "METAWORLD_BRIDGE_PARAMETERS",
-    "PACKAGE", "PLANNER_NODE", "PLANNER_NODE_PARAMETERS", "PYBULLET_BRIDGE", "PYBULLET_BRIDGE_PARAMETERS",
+    "OBSERVATION_TOPIC", "PACKAGE", "PLANNER_NODE", "PLANNER_NODE_PARAMETERS", "PYBULLET_BRIDGE", "PYBULLET_BRIDGE_PARAMETERS",
     "RESET_SERVICE", "ROLLOUT_SERVICE", "SIM_EVAL_LAUNCH_ARGUMENTS", "SIM_EVAL_NODES", "SIM_NODES", "SUCCESS_TOPIC",
     "SimLaunchArgument", "sim_eval_overrides", "sim_eval_params_file_path",
 ]

@@ -166,13 +166,29 @@ class MetaWorldEnv:
         self._renderer = None
         self._camera = None
         self._scene_option = None
+        self._reset_obs: Optional[np.ndarray] = None
 
     # ---- simulation -----------------------------------------------------------------------------
     def reset(self, seed: int) -> np.ndarray:
         """Start an episode whose object/goal positions are drawn from `seed` (deterministic)."""
         self._env.seed(int(seed) % (2**32))
         obs, _ = self._env.reset()
+        self._reset_obs = np.asarray(obs).copy()
         return obs
+
+    def observation(self) -> np.ndarray:
+        """The current observation (what MetaWorld's scripted experts act on), without stepping.
+
+        After a step it is the one that step returned (MetaWorld keeps it as `_last_stable_obs`,
+        which a snapshot/restore brings back with the rest of the env); before the first step of an
+        episode it is the reset's. Calling MetaWorld's `_get_obs()` instead would shift its frame
+        stacking (`_prev_obs`) and change the next step's observation.
+        """
+        if self.steps_taken == 0:
+            if self._reset_obs is None:
+                raise InputError("MetaWorldEnv.observation(): call reset() first")
+            return self._reset_obs.copy()
+        return np.asarray(self._env._last_stable_obs).copy()
 
     def step(self, action: np.ndarray) -> StepResult:
         """Apply one action in [-1, 1]^4 (xyz delta, gripper effort)."""

@@ -1,32 +1,125 @@
-"""The main job's short form: train briefly, start the reward node, stream two episodes, report."""
+"""The main job (`a2r demo`) end to end in its short form, and its parts: the bridge's observation
+topic driven in lock-step by the scripted operator, and the clear errors before any ROS start-up."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 
+import numpy as np
 import pytest
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
 
 from a2r_core.cli import main
 
+TASK = "drawer-close-v3"
 
-@pytest.mark.slow
-def test_demo_short_form_streams_both_episodes_and_writes_the_report(tmp_path, capsys) -> None:
+pytestmark = pytest.mark.ros
+
+
+def test_main_job_short_form_streams_both_episodes_plans_and_reports(demo_checkpoint, tmp_path, capsys) -> None:
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--epochs", "1", "--episode-seconds", "1.5", "--fps", "20",
-                 "--rate", "4"])
+    code = main(["demo", "--checkpoint", str(demo_checkpoint), "--out", str(out), "--episode-steps", "100",
+                 "--success-tail", "5", "--rate", "10", "--planner-steps", "2", "--planner-horizon", "3",
+                 "--planner-samples", "4", "--planner-iterations", "1", "--planner-repeat", "2"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     report = json.loads((out / "report.json").read_text())
-    episodes = report["summary"]["episodes"]
-    assert [e["environment_success"] for e in episodes] == [True, False]
-    for episode, detail in zip(episodes, report["episodes"]):
+    summary = report["summary"]
+    assert summary["task"] == TASK and summary["instruction"] == "close the drawer"
+    success, failure, planner = summary["episodes"]
+    # The labels are the environment's own flags, read back from the bridge.
+    assert (success["source"], success["environment_success"]) == ("expert", True)
+    assert (failure["source"], failure["environment_success"]) == ("early_stop", False)
+    assert summary["failure_episode_failed"] is True and summary["success_episode_succeeded"] is True
+    assert failure["steps"] == 100 and success["first_success_step"] is not None
+    assert success["steps"] <= success["first_success_step"] + 5 + 1
+    assert success["bridge_episode"] == 1 and failure["bridge_episode"] == 2   # fresh episodes, same bridge
+    dt = summary["simulator_dt_s"]
+    for episode, detail in zip((success, failure), report["episodes"]):
         assert episode["rewards_received"] >= 3
         times = [r["t_s"] for r in detail["rewards"]]
-        assert times == sorted(times) and 0.0 <= times[0] and times[-1] <= 1.5 + 1e-6
-        assert all(r["frame_count"] >= 2 for r in detail["rewards"])
-    assert report["summary"]["stamp_to_reward_ms"]["p50"] > 0
+        # Simulated-time stamps: every reward lies inside its episode's stamps.
+        assert times == sorted(times) and times[0] >= 0.0 and times[-1] <= episode["steps"] * dt + 1e-6
+        assert all(r["frame_count"] >= 2 for r in detail["rewards"][1:])
+        assert all(r["inference_latency_ms"] > 0 for r in detail["rewards"])
+    assert summary["inference_latency_ms"]["p50"] > 0 and summary["inference_latency_ms"]["p99"] > 0
+    assert summary["stamp_to_reward_ms"]["p50"] > 0 and summary["stamp_to_reward_ms"]["n"] >= 6
+    # The planner ran its episode with the reward from the reward node's query service.
+    result = summary["planner"]["result"]
+    assert summary["planner"]["error"] is None and result is not None
+    assert result["executed_steps"] == 2 or result["success"]
+    assert result["rollouts"] >= 4 and result["seconds"] > 0 and result["episode"] == 3
+    assert planner["steps"] == result["executed_steps"]
+    assert set(summary["stages"]) == {"bring_up_s", "scripted_episodes_s", "planner_s"}
     assert (out / "rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "reward=" in printed and "p(success)=" in printed  # live lines were printed
-    # A second run reuses the checkpoint instead of training again.
-    assert main(["demo", "--out", str(out), "--episode-seconds", "1.0", "--fps", "20"]) == 0
-    assert "reusing the checkpoint" in capsys.readouterr().out
+    assert "[success +" in printed and "[failure +" in printed and "reward=" in printed  # live lines
+    assert "planner: success=" in printed
+
+
+def test_missing_default_checkpoint_says_how_to_make_it(tmp_path, capsys) -> None:
+    code = main(["demo", "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no checkpoint at" in err and "generate_default_data.sh" in err and "config/train_default.yaml" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_task_the_checkpoint_was_not_trained_on_is_refused(demo_checkpoint, tmp_path, capsys) -> None:
+    code = main(["demo", "--checkpoint", str(demo_checkpoint), "--task", "door-open-v3",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "door-open-v3" in err and TASK in err
+    assert main(["demo", "--checkpoint", str(demo_checkpoint), "--failure-source", "expert",
+                 "--out", str(tmp_path / "out")]) == 1
+    assert "failure source 'expert'" in capsys.readouterr().err
+
+
+def test_operator_drives_the_bridge_in_lock_step_on_its_observations(ros) -> None:
+    """Every observation the operator acted on is the one MetaWorld gives for the same seed and
+    actions run directly: none skipped, none repeated, none stale from the previous episode."""
+    from a2r_core.sim.metaworld_env import MetaWorldEnv, RenderConfig
+    from a2r_core.sim.policies import make_policy
+    from a2r_ros.metaworld_bridge import MetaWorldBridge
+    from a2r_ros.scripted_operator import ScriptedOperator
+
+    ns = f"op{os.getpid()}"
+    bridge = MetaWorldBridge(context=ros.context, namespace=ns, parameter_overrides=[
+        Parameter("task", value=TASK), Parameter("seed", value=5), Parameter("image_size", value=32),
+        Parameter("max_steps", value=60)])
+    operator = ScriptedOperator(context=ros.context, namespace=ns, timeout_s=20.0)
+    executor = MultiThreadedExecutor(num_threads=3, context=ros.context)
+    executor.add_node(bridge)
+    executor.add_node(operator)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        rng = lambda: np.random.default_rng(0)  # noqa: E731
+        first = operator.run_episode(make_policy("expert", TASK, rng(), 40, [TASK]), max_steps=30)
+        second = operator.run_episode(make_policy("early_stop", TASK, rng(), 40, [TASK]), max_steps=25)
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        operator.destroy_node()
+        bridge.destroy_node()
+    assert (first.episode, first.steps, second.episode, second.steps) == (1, 30, 2, 25)
+    assert first.reset_message == "episode 1 (seed 6)" and not second.success
+    env = MetaWorldEnv(TASK, render=RenderConfig(width=32, height=32), max_steps=60)
+    try:
+        for outcome, source, seed in ((first, "expert", 6), (second, "early_stop", 7)):
+            policy = make_policy(source, TASK, rng(), 40, [TASK])
+            obs = env.reset(seed)
+            expected = [obs]
+            for t in range(outcome.steps):
+                obs = env.step(policy(obs, t)).obs
+                expected.append(obs)
+            assert outcome.observations.shape == (outcome.steps + 1, 39)
+            # Not bit-identical: the bridge's env carries MuJoCo's solver warm start over from its
+            # earlier episodes (last-bit differences). A skipped or repeated observation would be
+            # off by a whole step's motion, orders of magnitude above the tolerance.
+            expected = np.asarray(expected, dtype=np.float32)
+            assert np.abs(np.diff(expected, axis=0)).max(axis=1).min() > 1e-5
+            np.testing.assert_allclose(outcome.observations, expected, rtol=0, atol=1e-6)
+    finally:
+        env.close()
