@@ -36,9 +36,17 @@ import numpy as np
 import torch
 
 from a2r_core.errors import CheckpointError, ConfigError, InputError
+from a2r_core.images import needs_resize, resize_frames
+from a2r_core.model.preprocess import uniform_frame_indices
 
 REWARD_MODES = ("cosine", "contrast")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# Clips per video-encoder call when the caller does not choose. Larger chunks are SLOWER per clip
+# on CPU: past these sizes the activations (8 frames x 50 tokens x width per clip) leave the
+# per-core caches and the memory-bound ops (layer norm, GELU, autocast casts) dominate. Measured on
+# 2 cores (AMX): a2r-small bf16 peaks at 16 clips per call (390 clips/s; 277 at 32), fp32 at 4-8
+# (docs/performance.md). Rows do not depend on the chunking beyond float rounding (~1e-6).
+DEFAULT_BATCH_SIZE = {"float32": 8, "bfloat16": 16}
 
 
 @dataclass
@@ -103,12 +111,13 @@ def _check_instructions(instructions) -> list[str]:
 class RewardModel:
     """A loaded Adapt2Reward model ready to score clips (see the module docstring for the formula).
 
-    `batch_size` bounds how many clips go through the video encoder at once; `cache_size` how many
-    instructions' text/failure features are kept (least recently used are dropped).
+    `batch_size` bounds how many clips go through the video encoder at once (None: the measured
+    best chunk for the dtype, `DEFAULT_BATCH_SIZE`); `cache_size` how many instructions'
+    text/failure features are kept (least recently used are dropped).
     """
 
     def __init__(self, model, model_id: str, device: str = "cpu", dtype: str = "float32",
-                 reward_mode: str | None = None, batch_size: int = 32, cache_size: int = 1024) -> None:
+                 reward_mode: str | None = None, batch_size: int | None = None, cache_size: int = 1024) -> None:
         # None: the checkpoint's own choice (A2RConfig.reward_mode, set by the trainer to the
         # reward its best checkpoint was selected on).
         reward_mode = reward_mode or getattr(model.config, "reward_mode", "cosine")
@@ -118,6 +127,8 @@ class RewardModel:
             raise ConfigError(f"reward_mode: must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
         if reward_mode == "contrast" and model.num_failure_prompts == 0:
             raise ConfigError("reward_mode: 'contrast' needs a model with failure prompts (this one has none)")
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE.get(dtype, 32)
         if batch_size < 1 or cache_size < 1:
             raise ConfigError(f"batch_size and cache_size must be >= 1, got {batch_size}, {cache_size}")
         try:
@@ -161,6 +172,12 @@ class RewardModel:
     def num_frames(self) -> int:
         """Frames the model samples from each clip (clips may have any length)."""
         return int(self.model.config.num_frames)
+
+    @property
+    def image_size(self) -> int:
+        """The model's square input size in pixels: what camera frames are resized to on arrival
+        (`a2r_core.images.resize_frames`)."""
+        return int(self.model.config.image_size)
 
     @property
     def num_failure_modes(self) -> int:
@@ -210,16 +227,24 @@ class RewardModel:
                 groups.setdefault(c.shape, []).append(i)
             get = lambda idx: np.stack([clips[i] for i in idx])  # noqa: E731
         n = clips.shape[0] if isinstance(clips, np.ndarray) else len(clips)
+        size = self.image_size
         out = torch.empty(n, model.config.embed_dim, device=self.device)
         for idx in groups.values():
             for start in range(0, len(idx), self.batch_size):
                 part = idx[start:start + self.batch_size]
-                arr = np.ascontiguousarray(get(part))
+                # Larger-than-model frames are shrunk in uint8 first (images.resize_frames: the
+                # preprocessing filter, ~20x cheaper than in float); the reward node does the same
+                # per frame on arrival, so live and direct scores agree bit for bit.
+                arr = get(part)
+                if needs_resize(arr.shape[2], arr.shape[3], size):
+                    if arr.shape[1] > model.config.num_frames:  # resize only the frames the model samples
+                        arr = arr[:, uniform_frame_indices(arr.shape[1], model.config.num_frames).numpy()]
+                    arr = resize_frames(arr, size)
+                arr = np.ascontiguousarray(arr)
                 if not arr.flags.writeable:  # torch.from_numpy wants a writable buffer
                     arr = arr.copy()
-                video = model.preprocess(torch.from_numpy(arr))
                 with self._autocast():
-                    out[torch.tensor(part, device=self.device)] = model.encode_video(video).float()
+                    out[torch.tensor(part, device=self.device)] = model.encode_clips(torch.from_numpy(arr)).float()
         return out
 
     @torch.inference_mode()
@@ -227,7 +252,9 @@ class RewardModel:
         """Score every clip against every instruction -> RewardOutput with [B, I] arrays.
 
         clips: a uint8 array [B, T, H, W, 3] or a sequence of B uint8 arrays [T_i, H_i, W_i, 3]
-        (sizes may differ; each clip is resampled to `num_frames` frames and resized). The formula
+        (sizes may differ; each clip is resampled to `num_frames` frames and resized: frames larger
+        than the model's input in both dimensions are shrunk in uint8 by
+        `a2r_core.images.resize_frames`, the preprocessing filter; others in float by the model). The formula
         is in the module docstring: reward = cos(v, t) ("cosine") or the log-softmax of the
         instruction among {instruction, its K failure texts} at logit_scale ("contrast");
         success_prob = sigmoid(success_head(v, t)); failure_mode_probs = softmax over the K failure

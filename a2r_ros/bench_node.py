@@ -15,17 +15,19 @@ long enough to fill the clip window):
   this is the node's own cost; at rate_hz 30 it includes queueing behind a busy model;
 - clips dropped = clips the node's queue dropped because the model was busy (they have no latency;
   read p99 together with this);
-- memory (default-rate stream): the process RSS (reward node + feeder, same process) sampled every
-  0.5 s over the timed stream, end value and a least-squares slope in MB/min, with the whole
-  series in the JSON (`extra.rss_mb_series`, [seconds, MB]) (`--soak`: a 10-minute stream).
+- memory (default-rate stream): the reward node process's RSS sampled every 0.5 s over the timed
+  stream, end value and a least-squares slope in MB/min, with the whole series in the JSON
+  (`extra.rss_mb_series`, [seconds, MB]) (`--soak`: a 10-minute stream).
 
 Service, per dtype: `RewardClient.score` (the planner's API) with 64 candidate clips of 8 frames at
 112x112 (what `rollout_candidates` renders for horizon 8) and one instruction; candidate clips/s =
 64 / round-trip seconds (request building, transport, decoding, scoring, response), next to the
 node's own `inference_latency_ms` for the share spent in the model.
 
-Everything runs in this process on a private rclpy context, in a unique namespace, with DDS
-discovery forced to localhost. The checkpoint is `--checkpoint` or a default a2r-small with random
+The reward node runs in its own process (`python -m a2r_ros.reward_node`, the code behind
+`ros2 run a2r_ros reward_node`), as it does when deployed; the feeder (camera, reward subscriber,
+service client) runs in this process on a private rclpy context. Each run has a unique namespace,
+and DDS discovery is forced to localhost in both processes. The checkpoint is `--checkpoint` or a default a2r-small with random
 weights saved to a temporary directory (speed does not depend on weight values).
 """
 
@@ -33,6 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,10 +46,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import rclpy
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
@@ -54,7 +60,6 @@ from a2r_ros.bringup_spec import REWARD_NODE_PARAMETERS
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import RewardScore
 from a2r_ros.reward_client import RewardClient
-from a2r_ros.reward_node import RewardNode
 
 CAMERA_HZ = 30.0
 FRAME_SIZE = (480, 640)  # height, width
@@ -62,17 +67,18 @@ SERVICE_CLIPS = 64
 SERVICE_FRAMES = 8
 SERVICE_SIZE = 112
 INSTRUCTION = "open the drawer"
+DIAGNOSTICS_PERIOD_S = 0.5   # how often the node's counters reach the bench
+START_TIMEOUT_S = 120.0      # process start + model load + DDS discovery, on a busy machine
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process (Linux /proc; elsewhere the peak RSS from getrusage)."""
+def rss_bytes(pid: int | None = None) -> int:
+    """Resident set size of process `pid` (default: this one) from Linux /proc; 0 where /proc
+    cannot be read (the memory rows then show 0)."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return 0
 
 
 def _camera_frames(count: int, seed: int = 0) -> np.ndarray:
@@ -94,34 +100,78 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 class _Rig:
-    """A reward node + a feeder node spinning on one MultiThreadedExecutor in a thread."""
+    """The reward node in its own process (as `ros2 run a2r_ros reward_node` runs it) + a feeder
+    node in this process (the camera, the reward subscriber, the service client).
 
-    def __init__(self, context: Any, namespace: str, checkpoint: str, dtype: str, rate_hz: float) -> None:
+    Why a separate process: a deployed reward node shares neither its interpreter nor its GIL with
+    the camera driver or the consumer of its rewards, and the benchmark must not charge the node
+    for the feeder's Python work or for whatever earlier sections left in this process (a heap of
+    gigabytes, extra thread pools). The node's counters come from its /diagnostics messages and its
+    memory from /proc/<pid>.
+    """
+
+    def __init__(self, context: Any, namespace: str, checkpoint: str, dtype: str, rate_hz: float,
+                 workdir: Path) -> None:
         self.rate_hz = rate_hz
-        params = {"checkpoint": checkpoint, "dtype": dtype, "rate_hz": rate_hz, "instructions": [INSTRUCTION],
-                  "max_query_clips": SERVICE_CLIPS}
-        self.node = RewardNode(context=context, namespace=namespace,
-                               parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        self.namespace = namespace
+        params = {"checkpoint": checkpoint, "dtype": dtype, "rate_hz": float(rate_hz),
+                  "instructions": [INSTRUCTION], "max_query_clips": SERVICE_CLIPS,
+                  "diagnostics_period_s": DIAGNOSTICS_PERIOD_S}
+        params_file = workdir / f"{namespace}.yaml"
+        params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+        self.log_path = workdir / f"{namespace}.log"
+        env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}  # DDS stays on loopback
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "a2r_ros.reward_node", "--ros-args", "-r", f"__ns:=/{namespace}",
+                 "--params-file", str(params_file)],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
         self.feeder = Node("a2r_bench_feeder", context=context, namespace=namespace)
         self.images = self.feeder.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
         self.arrivals: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
+        self._diagnostics: list[dict[str, str]] = []
+        self._status_name = f"a2r: /{namespace}/reward_node"
         self.feeder.create_subscription(RewardScore, "a2r/reward", self._on_reward,
                                         QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        self.feeder.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics,
+                                        QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.client = RewardClient(self.feeder)
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
-        self.executor.add_node(self.node)
         self.executor.add_node(self.feeder)
         self.thread = threading.Thread(target=self.executor.spin, name="a2r_bench_spin", daemon=True)
         self.thread.start()
-        if not _wait(lambda: self.images.get_subscription_count() > 0 and self.client.wait_for_service(0.1), 30.0):
+        ready = _wait(lambda: self.process.poll() is not None or (
+            self.images.get_subscription_count() > 0 and self.client.wait_for_service(0.1)), START_TIMEOUT_S)
+        if not ready or self.process.poll() is not None:
             self.close()
-            raise RuntimeError("reward node not discovered within 30 s (localhost DDS)")
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"reward node process not ready within {START_TIMEOUT_S:.0f} s "
+                               f"(exit code {self.process.returncode}); its log ends:\n{tail}")
 
     def _on_reward(self, msg: Any) -> None:
         now = time.time_ns()
         with self._lock:
             self.arrivals.append((now, msg))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == self._status_name:
+                with self._lock:
+                    self._diagnostics = [{kv.key: kv.value for kv in status.values}]  # only the newest
+
+    def fresh_diagnostics(self, timeout_s: float = 5.0) -> dict[str, str]:
+        """The node's counters from a /diagnostics message published after this call."""
+        with self._lock:
+            self._diagnostics = []
+        if not _wait(lambda: bool(self._diagnostics), timeout_s):
+            raise RuntimeError(f"no /diagnostics from the reward node within {timeout_s} s")
+        with self._lock:
+            return self._diagnostics[-1]
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the reward node process."""
+        return rss_bytes(self.process.pid)
 
     def take_arrivals(self) -> list[tuple[int, Any]]:
         with self._lock:
@@ -144,9 +194,15 @@ class _Rig:
         return count
 
     def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # run_node's clean shutdown
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         self.executor.shutdown()
         self.thread.join(timeout=10)
-        self.node.destroy_node()
         self.feeder.destroy_node()
 
 
@@ -156,20 +212,20 @@ def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory:
     rig.stream(messages, warmup_s)
     time.sleep(0.5)  # let the warm-up clips drain
     rig.take_arrivals()
-    diag0 = {kv.key: kv.value for kv in rig.node.diagnostics().values}
+    diag0 = rig.fresh_diagnostics()
     rss: list[tuple[float, int]] = []
     t0 = time.monotonic()
     sample_every = int(CAMERA_HZ // 2)
 
     def tick(i: int) -> None:
         if i % sample_every == 0:
-            rss.append((time.monotonic() - t0, rss_bytes()))
+            rss.append((time.monotonic() - t0, rig.rss_bytes()))
 
     frames = rig.stream(messages, seconds, tick)
     time.sleep(1.0)  # rewards of the last frames
-    rss.append((time.monotonic() - t0, rss_bytes()))
+    rss.append((time.monotonic() - t0, rig.rss_bytes()))
     arrivals = rig.take_arrivals()
-    diag1 = {kv.key: kv.value for kv in rig.node.diagnostics().values}
+    diag1 = rig.fresh_diagnostics()
 
     def delta(key: str) -> int:
         return int(diag1.get(key) or 0) - int(diag0.get(key) or 0)
@@ -197,7 +253,7 @@ def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory:
     times = np.array([t for t, _ in rss])
     mb = np.array([b for _, b in rss], dtype=np.float64) / 2**20
     slope = float(np.polyfit(times / 60.0, mb, 1)[0]) if len(rss) >= 3 and np.ptp(times) > 0 else float("nan")
-    mem = {"samples": len(rss), "start_mb": float(mb[0]), "end_mb": float(mb[-1]), "max_mb": float(mb.max()),
+    mem = {"node_pid": rig.process.pid, "samples": len(rss), "start_mb": float(mb[0]), "end_mb": float(mb[-1]), "max_mb": float(mb.max()),
            "stream_s": seconds, "rss_mb_series": [[round(float(t), 2), round(float(m), 2)] for t, m in zip(times, mb)]}
     rows += [
         BenchRow("node", "process RSS at stream end", f"{seconds:.0f} s stream, {dtype}", float(mb[-1]), "MB", extra=mem),
@@ -279,7 +335,7 @@ def run(ctx: BenchContext, sections: list[str]) -> list[BenchRow]:
             runs = 0
             for dtype in dtypes:
                 for r, rate in enumerate(rates):
-                    rig = _Rig(context, f"a2r_bench_{os.getpid()}_{runs}", checkpoint, dtype, rate)
+                    rig = _Rig(context, f"a2r_bench_{os.getpid()}_{runs}", checkpoint, dtype, rate, Path(tmp))
                     runs += 1
                     try:
                         if "node" in sections:

@@ -4,7 +4,9 @@ One node, three jobs, one scoring path (`RewardModel.score`; the live path throu
 `a2r_core.scoring.score_clips`, the function bag scoring uses too):
 
 - Live reward. Frames from `camera_topic` (Image or CompressedImage, sensor-data QoS by default)
-  are converted to RGB and pushed into a `ClipBuffer` (a2r_core.clip_buffer, the same object bag
+  are converted to RGB (a zero-copy view for rgb8), shrunk ONCE to the model's input size
+  (`a2r_core.images.resize_frames`, what `RewardModel.score` does to larger clips, so live and
+  direct scores agree) and pushed into a `ClipBuffer` (a2r_core.clip_buffer, the same object bag
   scoring uses). Every `1/rate_hz` seconds of HEADER-STAMP time the buffer emits a clip; the clip
   goes on a bounded queue and a worker thread scores it against the current instructions and
   publishes one `RewardScore` per instruction on `a2r/reward`, stamped with the newest frame of the
@@ -44,6 +46,7 @@ from std_msgs.msg import String
 
 from a2r_core.clip_buffer import Clip, ClipBuffer
 from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
+from a2r_core.images import resize_frames
 from a2r_core.scoring import ScoreRow, score_clips
 from a2r_ros.node_main import run_node
 from a2r_ros import bringup_spec
@@ -195,6 +198,7 @@ class RewardNode(Node):
                                            "max_frame_pixels", "max_instructions")}
 
         self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"])
+        self._frame_size = self.model.image_size
         self.buffer = ClipBuffer(bringup_spec.clip_buffer_config(p, self.model.num_frames))
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -274,7 +278,10 @@ class RewardNode(Node):
         """Convert and buffer; hand any completed clip to the worker. Never runs the model."""
         self.stats.frames_received += 1
         try:
-            frame = image_msg_to_rgb(msg)
+            # Once per frame, on arrival: RGB view of the message bytes -> the model's input size
+            # (uint8, the preprocessing filter). The buffer then holds small frames that own their
+            # pixels (the message is freed), and a clip costs the model no resize.
+            frame = resize_frames(image_msg_to_rgb(msg), self._frame_size)
             result = self.buffer.push(stamp_to_ns(msg.header.stamp), frame, msg.header.frame_id)
         except InputError as exc:
             self.stats.frames_rejected += 1

@@ -120,6 +120,23 @@ class Adapt2Reward(nn.Module):
         """[B, T, 3, S, S] -> [B, D], L2-normalised."""
         return self.backbone.encode_video(video)
 
+    def encode_clips(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 clips [B, T', H, W, 3] -> [B, D], L2-normalised: `encode_video(preprocess(...))`.
+
+        Why a separate entry: inference (RewardModel) hands over uint8 clips, and a backbone that
+        can take them directly (a2r-small at its input size: `encode_uint8_clips`) skips the float
+        preprocessing copies with the same result. The preprocessing fallback runs outside any
+        autocast region (in float32, as training does), the encoder under the caller's.
+        """
+        clips_uint8 = clips_uint8.to(self.device)
+        direct = getattr(self.backbone, "encode_uint8_clips", None)
+        out = direct(clips_uint8) if direct is not None else None
+        if out is not None:
+            return out
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            video = self.preprocess(clips_uint8)
+        return self.encode_video(video)
+
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """[N] strings -> [N, D], L2-normalised; each distinct string is encoded once."""
         texts = list(texts)

@@ -53,7 +53,13 @@ def preprocess_clips(
         raise InputError(f"clips must be non-empty, got shape {list(clips.shape)}")
     idx = uniform_frame_indices(t, num_frames, clips.device)
     x = clips.index_select(1, idx)  # [B, T, H, W, 3]
-    x = x.permute(0, 1, 4, 2, 3).reshape(b * num_frames, 3, h, w).to(torch.float32)
+    x = x.permute(0, 1, 4, 2, 3).reshape(b * num_frames, 3, h, w)  # a channels-last view
+    if (h, w) == (image_size, image_size):
+        # No resize: make the uint8 bytes planar first (1 byte per pixel moved), so the float
+        # normalisation below runs over contiguous planes instead of a 3-wide inner loop and the
+        # final reshape is a view (the function ~1.2x faster on CPU; the same values, bit for bit).
+        x = x.contiguous()
+    x = x.to(torch.float32)
     if (h, w) != (image_size, image_size):
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
                           antialias=(h > image_size or w > image_size))

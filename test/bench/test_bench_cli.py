@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,8 @@ def test_quick_run_prints_every_section_and_writes_json_and_png(tmp_path: Path, 
     assert service and all(r["value"] > 0 and "64 clips" in r["setting"] for r in service)
     memory = [r for r in rows if r["measurement"] == "process RSS at stream end"]
     assert memory and all(r["value"] > 0 and r["extra"]["samples"] >= 3 for r in memory)
+    # the reward node ran in its own process (as deployed), not in the benchmark's
+    assert all(r["extra"]["node_pid"] != os.getpid() for r in memory)
     for r in rows:
         if r["section"] in ("sim", "train", "gemm"):
             assert math.isfinite(r["value"]) and r["value"] > 0, r

@@ -21,6 +21,8 @@ from a2r_core.images import (
     compressed_to_rgb,
     image_to_rgb,
     message_to_rgb,
+    needs_resize,
+    resize_frames,
     rgb_to_image_fields,
 )
 
@@ -223,3 +225,67 @@ def test_conversion_and_buffer_modules_import_no_ros() -> None:
             "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rosidl_runtime_py', 'sensor_msgs')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _camera_like(count: int, height: int, width: int) -> np.ndarray:
+    """Smooth-ish frames with edges (noise blurred, plus a bright bar), like a camera image."""
+    frames = RNG.integers(0, 256, size=(count, height, width, 3), dtype=np.uint8)
+    frames = cv2.GaussianBlur(frames.reshape(count * height, width, 3), (0, 0), 2).reshape(count, height, width, 3)
+    frames[:, :, width // 3: width // 3 + 9] = 250
+    return frames
+
+
+def test_resize_frames_is_the_model_filter_rounded_to_uint8() -> None:
+    """The preprocessing filter (antialiased bilinear, as preprocess_clips runs it in float), each
+    output pixel within 1 level of the float result."""
+    import torch
+    import torch.nn.functional as F
+
+    frames = _camera_like(3, 480, 640)
+    small = resize_frames(frames, 112)
+    assert small.shape == (3, 112, 112, 3) and small.dtype == np.uint8 and small.flags.c_contiguous
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    ref = F.interpolate(x, size=(112, 112), mode="bilinear", align_corners=False, antialias=True)
+    diff = np.abs(small.astype(np.float32) - ref.permute(0, 2, 3, 1).numpy())
+    assert diff.max() < 1.0 and diff.mean() < 0.4
+
+
+@pytest.mark.parametrize("shape,size", [((480, 640), 112), ((121, 97), 32), ((64, 64), 32)])
+def test_resize_frames_one_by_one_equals_a_whole_clip(shape, size) -> None:
+    """Frame-by-frame on arrival (the reward node) == a whole clip at once (RewardModel.score)."""
+    frames = _camera_like(5, *shape)
+    clip = resize_frames(frames, size)
+    one_by_one = np.stack([resize_frames(f, size) for f in frames])
+    np.testing.assert_array_equal(clip, one_by_one)
+    batch = resize_frames(np.stack([frames, frames[::-1]]), size)  # [B, T, H, W, 3]
+    assert batch.shape == (2, 5, size, size, 3)
+    np.testing.assert_array_equal(batch[0], clip)
+    np.testing.assert_array_equal(batch[1], clip[::-1])
+
+
+def test_resize_frames_leaves_small_and_model_size_frames_alone() -> None:
+    for shape in [(32, 32), (24, 40), (40, 24), (10, 10)]:
+        frame = RNG.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        assert resize_frames(frame, 32) is frame
+        assert not needs_resize(*shape, 32)
+    assert needs_resize(33, 32, 32) and needs_resize(480, 640, 112)
+
+
+def test_resize_frames_reads_a_read_only_message_view_without_warnings() -> None:
+    import warnings
+
+    frame = _camera_like(1, 48, 64)[0]
+    msg = SimpleNamespace(height=48, width=64, encoding="rgb8", is_bigendian=0, step=64 * 3, data=frame.tobytes())
+    view = image_to_rgb(msg)
+    assert not view.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small = resize_frames(view, 32)
+    np.testing.assert_array_equal(small, resize_frames(frame, 32))
+    assert small.flags.writeable  # owns its pixels: the message can be freed
+
+
+def test_resize_frames_rejects_non_rgb_input() -> None:
+    for bad in [np.zeros((40, 40), np.uint8), np.zeros((40, 40, 4), np.uint8), np.zeros((40, 40, 3), np.float32)]:
+        with pytest.raises(InputError, match="resize_frames"):
+            resize_frames(bad, 32)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from a2r_core.errors import CheckpointError, ConfigError, InputError
+from a2r_core.images import resize_frames
 from a2r_core.model import A2RConfig, Adapt2Reward, save_checkpoint
 from a2r_core.reward import RewardModel, RewardOutput
 
@@ -40,7 +41,8 @@ def clips() -> list[np.ndarray]:
 def reference(model: Adapt2Reward, clip: np.ndarray, instruction: str, contrast: bool = False):
     """The formula of reward.py's docstring, computed directly from the module's features."""
     with torch.no_grad():
-        v = model.encode_video(model.preprocess(torch.from_numpy(clip)[None]))[0]
+        # RewardModel shrinks frames larger than the model in uint8 first (images.resize_frames)
+        v = model.encode_video(model.preprocess(torch.from_numpy(resize_frames(clip, model.config.image_size))[None]))[0]
         t = model.encode_text([instruction])[0]
         s = float(model.logit_scale)
         task = model.instruction_task_index(instruction)
@@ -138,6 +140,46 @@ def test_bad_clips_raise_input_error(model, bad, match) -> None:
 def test_bad_instructions_raise_input_error(model, clips, bad, match) -> None:
     with pytest.raises(InputError, match=match):
         RewardModel.from_module(model).score(clips[:1], bad)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_fused_uint8_path_equals_preprocess_then_encode(model, dtype) -> None:
+    """Clips at the input size skip the float preprocessing (encode_clips -> encode_uint8_clips):
+    bit-identical features to encode_video(preprocess(...)), with frame resampling (T' != T)."""
+    rng = np.random.default_rng(4)
+    size = model.config.image_size
+    for frames in (4, 7, 2):
+        clips = torch.from_numpy(rng.integers(0, 256, size=(3, frames, size, size, 3), dtype=np.uint8))
+        assert model.backbone.encode_uint8_clips(clips) is not None  # the fused path really runs
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            fused = model.encode_clips(clips).float()
+            reference_path = model.encode_video(model.preprocess(clips)).float()
+        torch.testing.assert_close(fused, reference_path, rtol=0, atol=0)
+    rm = RewardModel.from_module(model)
+    clip = rng.integers(0, 256, size=(5, size, size, 3), dtype=np.uint8)
+    assert rm.score([clip], SEEN[:1]).reward[0, 0] == pytest.approx(reference(model, clip, SEEN[0])[0], abs=1e-6)
+    assert model.backbone.encode_uint8_clips(torch.zeros(1, 4, size + 8, size, 3, dtype=torch.uint8)) is None
+
+
+def test_default_chunk_size_depends_on_dtype(model) -> None:
+    assert RewardModel.from_module(model).batch_size == 8
+    assert RewardModel.from_module(model, dtype="bfloat16").batch_size == 16
+    assert RewardModel.from_module(model, batch_size=3).batch_size == 3
+
+
+def test_uint8_resize_of_large_frames_stays_close_to_resizing_in_float(model) -> None:
+    """Large frames are shrunk in uint8 (the node does it on arrival); the float path of the
+    model's preprocessing differs only by the rounding of each resized pixel."""
+    rng = np.random.default_rng(3)
+    clips = rng.integers(0, 256, size=(3, 4, 96, 128, 3), dtype=np.uint8)
+    clips[:, :, :, 40:52] = 255
+    out = RewardModel.from_module(model).score(clips, SEEN)
+    with torch.no_grad():
+        v = model.encode_video(model.preprocess(torch.from_numpy(clips)))  # resized in float
+        t = model.encode_text(SEEN)
+    float_path = (v @ t.T).numpy()
+    np.testing.assert_allclose(out.reward, float_path, atol=5e-3)
+    assert not np.array_equal(out.reward, float_path)  # the uint8 path really ran
 
 
 def test_bfloat16_stays_close_to_float32(model, clips) -> None:

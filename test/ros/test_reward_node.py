@@ -182,6 +182,26 @@ def test_frames_at_30hz_give_rewards_with_the_right_stamps_counts_and_scores(ros
 
 
 @pytest.mark.ros
+def test_camera_frames_are_shrunk_once_on_arrival_and_score_as_direct_scoring(ros, tiny_checkpoint, reward_model) -> None:
+    """Frames larger than the model are resized to its input size when they arrive: the buffer
+    holds model-size frames, and the rewards equal RewardModel.score on the full-size frames."""
+    frames = _frames(40, seed=13, size=(96, 128))
+    stamps = T0 + HZ30 * np.arange(40)
+    with rig(ros, tiny_checkpoint, rate_hz=3.0, window_s=1.0, min_frames=4) as r:
+        rgb = [image_to_rgb(_stamped(f, 0)) for f in frames]
+        expected = _expected_rewards(reward_model, rgb, stamps, r.params, ["open the drawer"])
+        assert expected[0][0].frames.shape[1:] == (96, 128, 3)  # the reference scores full-size frames
+        r.publish(frames, stamps)
+        assert _wait(lambda: len(r.rewards) >= len(expected)), f"{len(r.rewards)} of {len(expected)} rewards"
+        size = reward_model.image_size
+        assert r.node.buffer.sample().frames.shape[1:] == (size, size, 3)
+        for msg, (clip, out) in zip(r.rewards, expected):
+            assert stamp_to_ns(msg.header.stamp) == clip.end_ns
+            assert msg.reward == pytest.approx(float(out.reward[0, 0]), abs=1e-5)
+            assert msg.success_probability == pytest.approx(float(out.success_prob[0, 0]), abs=1e-5)
+
+
+@pytest.mark.ros
 def test_instruction_parameter_and_topic_change_what_is_scored(ros, tiny_checkpoint, reward_model) -> None:
     frames = _frames(40, seed=1)
     stamps = T0 + HZ30 * np.arange(40)
