@@ -52,6 +52,11 @@ class A2RConfig:
     video_depth: int = 4
     video_heads: int = 3
     temporal_depth: int = 1
+    # Motion input: each frame's patches also carry their change since the clip's first frame
+    # (x_t - x_0), so what moved (the drawer, the button) stands out and the static scene (table,
+    # light, clutter) cancels; the patch embedding then takes 2 x 3 x patch^2 numbers. Off by
+    # default (older checkpoints have no such field and load as False).
+    motion_input: bool = False
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     # Text side.

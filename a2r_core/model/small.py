@@ -27,6 +27,7 @@ from a2r_core.errors import ConfigError
 
 from .backbones import VideoTextBackbone, l2n, masked_mean, register_backbone
 from .configuration_a2r import A2RConfig
+from .preprocess import uniform_frame_indices
 
 # ImageNet statistics: the small encoder is trained from scratch, any fixed normalisation works;
 # these keep inputs roughly zero-mean, unit-variance on natural images.
@@ -76,7 +77,8 @@ class SmallVideoEncoder(nn.Module):
         self.patch = p
         self.num_frames = config.num_frames
         self.grid = config.image_size // p
-        self.patch_embed = nn.Linear(3 * p * p, w)
+        self.motion_input = config.motion_input
+        self.patch_embed = nn.Linear(3 * p * p * (2 if config.motion_input else 1), w)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, w))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid**2, w))
         self.spatial = nn.ModuleList(Block(w, config.video_heads, config.mlp_ratio, config.dropout)
@@ -107,6 +109,29 @@ class SmallVideoEncoder(nn.Module):
         g, p = self.grid, self.patch
         # Patchify with a reshape: [BT, 3, g, p, g, p] -> [BT, g*g, 3*p*p]; the embedding is one GEMM.
         x = video.reshape(b * t, 3, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b * t, g * g, 3 * p * p)
+        return self.forward_patches(x, b, t)
+
+    def patches_from_uint8(self, frames: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [N, S, S, 3] (channels last, as cameras give them) -> normalised patches
+        [N, g*g, 3*p*p] float32: exactly `forward`'s patchify of `preprocess_clips` output.
+
+        Why: preprocessing then patchifying in float touches every pixel ~6 times (a strided float
+        copy, a subtract and a divide with a 3-wide inner loop, two reshape copies); here the one
+        reordering copy is done on uint8 bytes, then one convert and the same `(x - mean) / std`
+        per element over contiguous p*p runs. Same values, bit for bit (elementwise ops, same order).
+        `mean`/`std` are per channel in 0..255 units, shape [3].
+        """
+        n, g, p = frames.shape[0], self.grid, self.patch
+        x = frames.view(n, g, p, g, p, 3).permute(0, 1, 3, 5, 2, 4).contiguous()  # [N, gy, gx, 3, py, px]
+        x = (x.to(torch.float32) - mean.view(1, 1, 1, 3, 1, 1)) / std.view(1, 1, 1, 3, 1, 1)
+        return x.view(n, g * g, 3 * p * p)
+
+    def forward_patches(self, x: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        """Patches [B*T, g*g, 3*p*p] (frame-major) -> [B, D] (not normalised)."""
+        if self.motion_input:  # each patch also gets its change since the first frame
+            bt, n, d = x.shape
+            x = x.view(b, t, n, d)
+            x = torch.cat([x, x - x[:, :1]], dim=-1).view(bt, n, 2 * d)
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(b * t, -1, -1).to(x.dtype), x], dim=1) + self.pos_embed.to(x.dtype)
         for blk in self.spatial:
@@ -160,6 +185,20 @@ class SmallBackbone(VideoTextBackbone):
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         return l2n(self.video(video))
+
+    def encode_uint8_clips(self, clips: torch.Tensor) -> torch.Tensor | None:
+        """uint8 clips [B, T', S, S, 3] already at the input size -> [B, D], L2-normalised: the
+        same result as `encode_video(preprocess_clips(clips, ...))` with preprocessing fused into
+        the patch embedding's input (see SmallVideoEncoder.patches_from_uint8). None when the
+        frames are not at the input size (the caller then preprocesses in float: resizing)."""
+        b, t_in, h, w, c = clips.shape
+        if (h, w) != (self.image_size, self.image_size) or c != 3 or clips.dtype != torch.uint8:
+            return None
+        t = self.num_frames
+        frames = clips.index_select(1, uniform_frame_indices(t_in, t, clips.device)).reshape(b * t, h, w, 3)
+        mean = torch.tensor(self.image_mean, dtype=torch.float32, device=clips.device) * 255.0
+        std = torch.tensor(self.image_std, dtype=torch.float32, device=clips.device) * 255.0
+        return l2n(self.video.forward_patches(self.video.patches_from_uint8(frames, mean, std), b, t))
 
     def _tokenize(self, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")

@@ -180,6 +180,24 @@ def test_default_small_model_fits_the_25mb_checkpoint_budget() -> None:
     assert m.encode_video(video).shape == (1, 256)
 
 
+def test_motion_input_sees_change_since_the_first_frame_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    m = Adapt2Reward(tiny_config(motion_input=True)).eval()
+    assert m.backbone.video.patch_embed.in_features == 2 * 3 * 16 * 16
+    rng = np.random.default_rng(0)
+    scene = torch.from_numpy(rng.integers(0, 255, (1, 4, 32, 32, 3), dtype=np.uint8))
+    moved = scene.clone()
+    moved[:, 1:, 8:16, 8:16] = 255  # something changes after the first frame
+    with torch.no_grad():
+        static, changed = m.encode_video(m.preprocess(scene)), m.encode_video(m.preprocess(moved))
+    assert not torch.allclose(static, changed, atol=1e-4)
+    save_checkpoint(m, tmp_path / "ckpt")
+    loaded, _, _ = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.config.motion_input
+    with torch.no_grad():
+        assert torch.allclose(loaded.encode_video(loaded.preprocess(moved)), changed, atol=1e-6)
+
+
 # ---- transformers adapters (tiny random configs, no download) -----------------------------------
 def _tiny_tokenizer(directory: Path):
     from transformers import CLIPTokenizer
