@@ -4,8 +4,10 @@
     a2r eval --profile full --out runs/eval_full
     a2r eval --config my_eval.yaml --out runs/eval_mine       # any eval config
 
-Writes OUT/results.json, OUT/results.md, OUT/reward_curves.png, OUT/reward_histograms.png and the
-trained rows' checkpoints under OUT/runs/<suite>/<row>/.
+Writes OUT/results.json, OUT/results.md, OUT/reward_curves.png, OUT/reward_histograms.png, the
+trained rows' checkpoints under OUT/runs/<suite>/<row>/ and, when the config generates its MetaWorld
+set in-run (the quick profile), that set under OUT/data/metaworld/. The full profile's MetaWorld
+suite reads data/default/ (make it first with scripts/generate_default_data.sh).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import argparse
 from pathlib import Path
 
 NAME = "eval"
-HELP = "reward-quality benchmark: train rows on the same data, offline metrics, best-of-N, MPC; table/JSON/plots"
+HELP = ("reward-quality benchmark (synthetic, PyBullet, MetaWorld): train rows on the same data, offline metrics, "
+        "best-of-N, MPC; table/JSON/plots")
 
 PROFILES = {"quick": "eval_quick.yaml", "full": "eval_full.yaml"}
 

@@ -16,7 +16,13 @@ Suites and their columns (split by task and by environment variant, never by cli
   human-domain clips of all tasks. Columns: `seen` (seen tasks, seen env, a held-out draw) and
   `new_tasks` (tasks present only in the second domain, judged on their robot clips). No simulator,
   so no online metrics and no oracle.
-MetaWorld columns are not part of this protocol yet (see docs/evaluation.md).
+- "metaworld" (a2r_core.eval.metaworld): trained on `a2r data metaworld` manifests (robot clips of
+  the seen tasks in the default env + the alternate embodiment as second domain), validated on
+  held-out variants. Columns: `seen`, `new_envs` (and `new_envs:<variant>`), `new_tasks` (tasks seen
+  only in the alternate embodiment), `best_of_n` (candidate groups from shared start states).
+  Online: best-of-N on those groups and MPC (CEM over `MetaWorldRollout`). The oracle row is the
+  env's dense reward recorded with every clip (extra["dense_reward"]). A row may be evaluated from
+  a given checkpoint (`metaworld.checkpoints`) instead of being trained.
 """
 
 from __future__ import annotations
@@ -40,10 +46,13 @@ from a2r_core.eval import metrics, online
 from a2r_core.eval.clips import (
     PYBULLET_POLICIES,
     EvalClip,
+    metaworld_candidate_groups,
+    metaworld_clips,
     pybullet_clips,
     synthetic_clips,
     synthetic_task_instructions,
 )
+from a2r_core.eval.metaworld import MetaWorldSuite, resolve
 from a2r_core.eval.rows import (
     DVDScorer,
     ModelScorer,
@@ -75,10 +84,10 @@ class MPCSettings:
         for r in self.rows:
             parse_row(r)
         if self.max_steps < 1:
-            raise ConfigError(f"pybullet.mpc.max_steps: must be >= 1, got {self.max_steps}")
+            raise ConfigError(f"mpc.max_steps: must be >= 1, got {self.max_steps}")
         if not self.tasks or not self.seeds:
-            raise ConfigError("pybullet.mpc: tasks and seeds must be non-empty")
-        build_dataclass(CEMConfig, self.cem, "pybullet.mpc.cem")
+            raise ConfigError("mpc: tasks and seeds must be non-empty")
+        build_dataclass(CEMConfig, self.cem, "mpc.cem")
 
 
 @dataclass
@@ -156,18 +165,25 @@ class EvalConfig:
 
     rows: row names (a2r_core.eval.rows); train: the base training config for every trained row
     (the trainer's YAML sections except `data` and `output_dir`; each row sets loss.objective,
-    model.num_failure_prompts and the kept failure sources); synthetic / pybullet: the suites
-    (null leaves a suite out); progress: tqdm bars.
+    model.num_failure_prompts and the kept failure sources; MetaWorld may name its own file);
+    synthetic / pybullet / metaworld: the suites (null leaves a suite out); progress: tqdm bars;
+    max_prefixes: score each clip's growing prefixes (value order, curves) at most at this many
+    evenly spaced lengths, the whole clip always included (null: after every frame). Scoring
+    prefixes is clips x frames model calls, the largest cost of a long test set.
     """
 
     rows: list[str] = field(default_factory=lambda: ["a2r", "no_failure_data", "bce_only", "dvd", "oracle", "random"])
     train: dict = field(default_factory=dict)
     synthetic: Optional[SyntheticSuite] = None
     pybullet: Optional[PybulletSuite] = None
+    metaworld: Optional[MetaWorldSuite] = None
     seed: int = 0
     progress: bool = True
+    max_prefixes: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.max_prefixes is not None and self.max_prefixes < 2:
+            raise ConfigError(f"max_prefixes: must be >= 2 (or null: every frame), got {self.max_prefixes}")
         if not self.rows:
             raise ConfigError("rows: at least one row is required")
         if len(set(self.rows)) != len(self.rows):
@@ -177,15 +193,19 @@ class EvalConfig:
             self.synthetic = build_dataclass(SyntheticSuite, self.synthetic, "synthetic")
         if isinstance(self.pybullet, dict):
             self.pybullet = build_dataclass(PybulletSuite, self.pybullet, "pybullet")
-        if self.synthetic is None and self.pybullet is None:
-            raise ConfigError("at least one suite (synthetic, pybullet) is required")
+        if isinstance(self.metaworld, dict):
+            self.metaworld = build_dataclass(MetaWorldSuite, self.metaworld, "metaworld")
+        if self.synthetic is None and self.pybullet is None and self.metaworld is None:
+            raise ConfigError("at least one suite (synthetic, pybullet, metaworld) is required")
         if not isinstance(self.train, dict):
             raise ConfigError("train: must be a mapping (the base training config)")
         for key in ("data", "output_dir"):
             if key in self.train:
                 raise ConfigError(f"train.{key}: set by the benchmark per suite and row; remove it")
-        for spec in self.specs:
-            for suite, sources in self.failure_sources().items():
+        if self.metaworld is not None:
+            self._check_metaworld()
+        for suite, sources in self.failure_sources().items():
+            for spec in self.suite_rows(suite):
                 bad = [x for x in (spec.failure_sources or ()) if x not in sources]
                 if bad:
                     raise ConfigError(f"rows: {spec.name}: suite {suite} has no failure source {bad[0]!r}; "
@@ -197,6 +217,38 @@ class EvalConfig:
         # Fail now, not after an hour of training, on a bad base training config.
         self.train_config(RowSpec("a2r", "trained"), "synthetic", {"num_tasks": 2, "robot_tasks": 2},
                           {"num_tasks": 2, "robot_tasks": 2, "seed": 1})
+        if self.metaworld is not None:
+            self.train_config(RowSpec("a2r", "trained"), "metaworld", {}, {})
+
+    def _check_metaworld(self) -> None:
+        m = self.metaworld
+        if m.rows is not None:
+            unknown = [r for r in m.rows if r not in self.rows]
+            if unknown or not m.rows:
+                raise ConfigError(f"metaworld.rows: must be a non-empty subset of rows; not in rows: {unknown}")
+        names = [s.name for s in self.suite_rows("metaworld")]
+        for row in m.checkpoints:
+            if row not in names or parse_row(row).kind != "trained":
+                raise ConfigError(f"metaworld.checkpoints: {row!r} is not a trained row of the MetaWorld suite "
+                                  f"({[n for n in names if parse_row(n).kind == 'trained']})")
+        if isinstance(m.mpc, dict):
+            m.mpc = build_dataclass(MPCSettings, m.mpc, "metaworld.mpc")
+        if m.mpc is not None:
+            from a2r_core.sim.metaworld_env import check_task
+            from a2r_core.sim.variants import get_variant
+
+            missing = [r for r in m.mpc.rows if r not in names]
+            if missing:
+                raise ConfigError(f"metaworld.mpc.rows: {missing} are not MetaWorld rows")
+            for t in m.mpc.tasks:
+                check_task(t)
+            get_variant(m.mpc.variant)
+
+    def suite_rows(self, suite: str) -> list[RowSpec]:
+        """The rows that run on `suite` (MetaWorld may run a subset: `metaworld.rows`)."""
+        if suite == "metaworld" and self.metaworld is not None and self.metaworld.rows is not None:
+            return [s for s in self.specs if s.name in self.metaworld.rows]
+        return list(self.specs)
 
     def failure_sources(self) -> dict[str, set[str]]:
         """Failure sources of each enabled suite's training clips (for single_source rows)."""
@@ -209,13 +261,19 @@ class EvalConfig:
             names = {"other_experts": "wrong_direction", "noise": "noise", "early_stop": "early_stop",
                      "random": "random"}
             out["pybullet"] = {names[p] for p in self.pybullet.policies if p in names}
+        if self.metaworld is not None:
+            from a2r_core.sim.policies import FAILURE_SOURCES
+
+            out["metaworld"] = set(FAILURE_SOURCES)
         return out
 
     def train_config(self, row: RowSpec, kind: str, train: dict, val: dict):
-        """The TrainConfig of `row` on suite data `kind` ("synthetic" | "pybullet")."""
+        """The TrainConfig of `row` on suite data `kind` ("synthetic" | "pybullet" | "metaworld");
+        MetaWorld's base is `metaworld.train_config`'s file when it names one."""
         from a2r_core.training.config import config_from_dict
 
-        raw = copy.deepcopy(self.train)
+        base = self.metaworld.read_train_config()[0] if kind == "metaworld" else None
+        raw = copy.deepcopy(self.train if base is None else base)
         raw.setdefault("seed", self.seed)
         extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
@@ -254,6 +312,8 @@ class Column:
     clips: list[EvalClip]
     candidates: dict[str, str]
     online: bool = False
+    per_variant: bool = False  # also one sub-column `<key>:<variant>` per clip variant
+
 
     @property
     def key(self) -> str:
@@ -287,6 +347,30 @@ def _pybullet_columns(s: PybulletSuite) -> tuple[list[Column], dict[str, str], d
     return cols, task_of, {"train": s.split(s.train_seeds), "val": s.split(s.val_seeds)}
 
 
+def _metaworld_columns(s: MetaWorldSuite, dirs: dict[str, Path], default_train: dict,
+                       progress: bool) -> tuple[list[Column], dict[str, str], dict]:
+    from a2r_core.data import instructions
+
+    seen = metaworld_clips(dirs["test_seen"], progress=progress)
+    new_envs = metaworld_clips(dirs["test_new_envs"], progress=progress)
+    new_tasks = metaworld_clips(dirs["test_new_tasks"], progress=progress)
+    groups = []
+    if s.best_of_n is not None:
+        b = s.best_of_n
+        groups = metaworld_candidate_groups(b.tasks, b.seeds, b.variant, s.image_size, b.frames or s.frames, b.horizon,
+                                            b.policies, b.other_tasks, progress=progress)
+    tasks = sorted({c.task for c in seen + new_envs + new_tasks + groups})
+    candidates = {t: instructions.canonical(t) for t in tasks}
+    cols = [Column("metaworld", "seen", COLUMN_KINDS[0], seen, candidates),
+            Column("metaworld", "new_envs", COLUMN_KINDS[1], new_envs, candidates, per_variant=s.per_variant),
+            Column("metaworld", "new_tasks", COLUMN_KINDS[2], new_tasks, candidates)]
+    if groups:
+        cols.append(Column("metaworld", "best_of_n", COLUMN_KINDS[0], groups, candidates, online=True))
+    task_of = {text: t for t in tasks for text in instructions.paraphrases(t)}
+    base = s.read_train_config()[0]
+    return cols, task_of, s.data_params(dirs, base if base is not None else default_train)
+
+
 # ---- scoring -------------------------------------------------------------------------------------
 
 def _curve(values: np.ndarray) -> np.ndarray:
@@ -296,34 +380,61 @@ def _curve(values: np.ndarray) -> np.ndarray:
     return np.interp(np.linspace(0, 1, CURVE_POINTS), np.linspace(0, 1, values.size), values)
 
 
-def evaluate_column(scorer: RowScorer, column: Column) -> dict:
-    """Offline (and best-of-N) metrics of one row on one column, plus what the plots need."""
+@dataclass
+class _ColumnScores:
+    """One row's scores of one column: per clip the reward after every frame (`series`), the final
+    reward, the label, and (success clips) the candidate-instruction matrix for top-1."""
+
+    series: list[np.ndarray]
+    final: np.ndarray
+    labels: np.ndarray
+    cand: Optional[np.ndarray]  # [n_success, n_tasks], own score in the own task's slot
+    cand_idx: Optional[np.ndarray]  # [n_success] the own task's slot
+
+
+def _prefix_lengths(n_frames: int, max_prefixes: Optional[int]) -> np.ndarray:
+    """Growing-prefix lengths scored for a clip: 1..n, or at most `max_prefixes` evenly spaced (n kept)."""
+    if max_prefixes is None or n_frames <= max_prefixes:
+        return np.arange(1, n_frames + 1)
+    return np.unique(np.round(np.linspace(1, n_frames, max_prefixes)).astype(int))
+
+
+def _score_column(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> _ColumnScores:
     clips = column.clips
     own = list(dict.fromkeys(c.instruction for c in clips))
-    # Reward after every frame: score each clip's growing prefixes for its own instruction.
-    prefixes = [c.prefix(t) for c in clips for t in range(1, c.frames.shape[0] + 1)]
-    owner = np.repeat(np.arange(len(clips)), [c.frames.shape[0] for c in clips])
+    # Reward after every frame (or at `max_prefixes` points): score each clip's growing prefixes for
+    # its own instruction.
+    lengths = [_prefix_lengths(c.frames.shape[0], max_prefixes) for c in clips]
+    prefixes = [c.prefix(int(t)) for c, ts in zip(clips, lengths) for t in ts]
+    owner = np.repeat(np.arange(len(clips)), [len(ts) for ts in lengths])
     m = scorer.score(prefixes, own)
     col = np.array([own.index(clips[i].instruction) for i in owner])
     flat = m[np.arange(len(prefixes)), col]
     series = [flat[owner == i] for i in range(len(clips))]
     final = np.array([s[-1] for s in series])
     labels = np.array([c.success for c in clips])
-
     tasks = list(column.candidates)
     succ = [c for c in clips if c.success]
-    top1 = float("nan")
+    cand = idx = None
     if succ:
-        cand = scorer.score(succ, [column.candidates[t] for t in tasks])
+        cand = scorer.score(succ, [column.candidates[t] for t in tasks]).copy()
         # A clip's own instruction may be a paraphrase: put its own score in its task's slot.
-        own_scores = final[labels]
         idx = np.array([tasks.index(c.task) for c in succ])
-        cand = cand.copy()
-        cand[np.arange(len(succ)), idx] = own_scores
-        top1 = metrics.instruction_top1(cand, idx)
+        cand[np.arange(len(succ)), idx] = final[labels]
+    return _ColumnScores(series, final, labels, cand, idx)
 
+
+def _cell(sc: _ColumnScores, clips: list[EvalClip], keep: np.ndarray, online_metrics: bool) -> dict:
+    """The metrics and plot data of the clips at `keep` (bool mask over the column's clips)."""
+    labels, final = sc.labels[keep], sc.final[keep]
+    series = [s for s, k in zip(sc.series, keep) if k]
+    top1 = float("nan")
+    if sc.cand is not None:
+        succ_keep = keep[sc.labels]  # which success clips of the column are kept
+        if succ_keep.any():
+            top1 = metrics.instruction_top1(sc.cand[succ_keep], sc.cand_idx[succ_keep])
     out = {
-        "n_clips": len(clips), "n_success": int(labels.sum()),
+        "n_clips": int(keep.sum()), "n_success": int(labels.sum()),
         "auroc": metrics.success_auroc(final, labels),
         "instruction_top1": top1,
         "value_order_spearman": metrics.value_order_spearman([s for s, y in zip(series, labels) if y]),
@@ -334,9 +445,33 @@ def evaluate_column(scorer: RowScorer, column: Column) -> dict:
             "failure_curve": _mean_curve([s for s, y in zip(series, labels) if not y]),
         },
     }
-    if column.online:
-        out.update(online.best_of_n(final, clips))
+    if online_metrics:
+        out.update(online.best_of_n(final, [c for c, k in zip(clips, keep) if k]))
     return out
+
+
+def evaluate_column_parts(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> dict[str, dict]:
+    """Cells of one row on one column: {column.key: whole column} plus, with `per_variant`,
+    {f"{column.key}:{variant}": that variant's clips}, all from one scoring pass."""
+    sc = _score_column(scorer, column, max_prefixes)
+    clips = column.clips
+    out = {column.key: _cell(sc, clips, np.ones(len(clips), dtype=bool), column.online)}
+    if isinstance(scorer, OracleScorer):
+        lacking = sum(c.oracle is None for c in clips)
+        if lacking:
+            out[column.key]["note"] = (f"{lacking} of {len(clips)} clips carry no env dense reward "
+                                       "(extra['dense_reward']: clips made before it was recorded); the oracle "
+                                       "is undefined for them")
+    if column.per_variant:
+        variants = np.array([c.variant for c in clips])
+        for v in sorted(set(variants)):
+            out[f"{column.key}:{v}"] = _cell(sc, clips, variants == v, column.online)
+    return out
+
+
+def evaluate_column(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> dict:
+    """Offline (and best-of-N) metrics of one row on one column, plus what the plots need."""
+    return evaluate_column_parts(scorer, column, max_prefixes)[column.key]
 
 
 def _mean_curve(series: list[np.ndarray]) -> Optional[list[float]]:
@@ -344,19 +479,22 @@ def _mean_curve(series: list[np.ndarray]) -> Optional[list[float]]:
     return np.mean(good, axis=0).tolist() if good else None
 
 
-def _demos(train_clips, seed: int) -> dict[str, list[np.ndarray]]:
-    """Up to 8 demonstrations per task (successes and second-domain clips), as DVD's trainer uses."""
+def _demos(dataset, seed: int) -> dict[str, list[np.ndarray]]:
+    """Up to 8 demonstrations per task (successes and second-domain clips, as DVD's trainer picks
+    them), decoded only for the chosen clips (a manifest training set stays on disk)."""
     rng = np.random.default_rng(seed)
-    by_task: dict[str, list[np.ndarray]] = {}
-    for c in train_clips:
-        if c.success:
-            by_task.setdefault(c.task, []).append(c.frames)
-    return {t: [v[i] for i in sorted(rng.choice(len(v), size=min(8, len(v)), replace=False))]
+    by_task: dict[str, list[int]] = {}
+    for i, r in enumerate(dataset.records):
+        if r.success or r.domain == "human":
+            by_task.setdefault(r.task, []).append(i)
+    return {t: [dataset[v[i]]["frames"].numpy() for i in sorted(rng.choice(len(v), size=min(8, len(v)), replace=False))]
             for t, v in by_task.items()}
 
 
 def _build_scorer(spec: RowSpec, cfg: EvalConfig, suite: str, data: dict, task_of: dict[str, str],
                   run_dir: Path) -> tuple[RowScorer, dict]:
+    """The row's scorer and, for a trained row, what its training did (or which checkpoint it was
+    given: `metaworld.checkpoints` evaluates that directory instead of training)."""
     if spec.kind == "oracle":
         return OracleScorer(), {}
     if spec.kind == "random":
@@ -365,15 +503,49 @@ def _build_scorer(spec: RowSpec, cfg: EvalConfig, suite: str, data: dict, task_o
     from a2r_core.training.datasets import build_dataset
 
     tcfg = cfg.train_config(spec, suite, data["train"], data["val"])
-    t0 = time.perf_counter()
-    result = train(tcfg, output_dir=run_dir)
-    info = {"train_seconds": round(time.perf_counter() - t0, 2), "best_metric": result.best_metric,
-            "metric_name": result.metric_name, "epochs": result.epochs_done, "steps": result.step,
-            "checkpoint": "/".join(run_dir.parts[-3:]) + "/best"}
+    given = cfg.metaworld.checkpoints.get(spec.name) if suite == "metaworld" else None
+    if given is not None:
+        best_dir = resolve(given)
+        if not (best_dir / "model.safetensors").is_file():
+            raise ConfigError(f"metaworld.checkpoints.{spec.name}: {given}: not a checkpoint directory "
+                              "(no model.safetensors)")
+        info = {"checkpoint": str(given), "given": True}
+    else:
+        t0 = time.perf_counter()
+        result = train(tcfg, output_dir=run_dir)
+        best_dir = result.best_dir
+        info = {"train_seconds": round(time.perf_counter() - t0, 2), "best_metric": result.best_metric,
+                "metric_name": result.metric_name, "epochs": result.epochs_done, "steps": result.step,
+                "checkpoint": "/".join(run_dir.parts[-3:]) + "/best", "given": False}
     if spec.output == "dvd":
-        train_set = build_dataset(tcfg.data.kind, tcfg.data.train)
-        return DVDScorer(result.best_dir, _demos(train_set.clips, cfg.seed), task_of, tcfg.loss.dvd_hidden), info
-    return ModelScorer(result.best_dir, output=spec.output), info
+        params = dict(tcfg.data.train)
+        params.pop("augment", None)  # demonstrations as recorded, not augmented
+        train_set = build_dataset(tcfg.data.kind, params)
+        return DVDScorer(best_dir, _demos(train_set, cfg.seed), task_of, tcfg.loss.dvd_hidden), info
+    return ModelScorer(best_dir, output=spec.output), info
+
+
+def _suites(cfg: EvalConfig, tmp: Path) -> list[tuple]:
+    """(name, columns, instruction -> task, trainer data params) of every enabled suite."""
+    suites = []
+    if cfg.synthetic is not None:
+        suites.append(("synthetic",) + _synthetic_columns(cfg.synthetic))
+    if cfg.pybullet is not None:
+        suites.append(("pybullet",) + _pybullet_columns(cfg.pybullet))
+    if cfg.metaworld is not None:
+        m = cfg.metaworld
+        dirs = m.data.check() if m.data is not None else m.generate.run(tmp / "data" / "metaworld", cfg.progress)
+        suites.append(("metaworld",) + _metaworld_columns(m, dirs, cfg.train, cfg.progress))
+    return suites
+
+
+def _mpc_settings(cfg: EvalConfig, suite: str):
+    """(MPCSettings, image size) of a suite's MPC, or (None, 0)."""
+    if suite == "pybullet" and cfg.pybullet.mpc is not None:
+        return cfg.pybullet.mpc, cfg.pybullet.image_size
+    if suite == "metaworld" and cfg.metaworld.mpc is not None:
+        return cfg.metaworld.mpc, cfg.metaworld.image_size
+    return None, 0
 
 
 def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom") -> dict:
@@ -386,38 +558,46 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out}: already exists and is not an empty directory; choose another --out")
+    if cfg.metaworld is not None and cfg.metaworld.data is not None:
+        cfg.metaworld.data.check()  # before making anything: name the generator script if missing
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     t_start = time.perf_counter()
     try:
-        suites = []
-        if cfg.synthetic is not None:
-            suites.append(("synthetic",) + _synthetic_columns(cfg.synthetic))
-        if cfg.pybullet is not None:
-            suites.append(("pybullet",) + _pybullet_columns(cfg.pybullet))
-        results: dict = {"profile": profile, "rows": cfg.rows, "columns": [], "cells": {}, "train": {}, "mpc": {},
+        suites = _suites(cfg, tmp)
+        results: dict = {"profile": profile, "rows": cfg.rows, "columns": [], "cells": {}, "train": {},
+                         "checkpoints": {}, "mpc": {},
                          "oracle_tasks": list(cfg.pybullet.tasks) if cfg.pybullet else [],
                          "config": _plain(cfg)}
         for name, cols, _, _ in suites:
-            results["columns"] += [{"key": c.key, "suite": name, "name": c.name, "kind": c.kind,
-                                    "n_clips": len(c.clips), "n_success": sum(x.success for x in c.clips)}
-                                   for c in cols]
-        work = [(s, spec) for s in suites for spec in cfg.specs]
+            for c in cols:
+                results["columns"].append({"key": c.key, "suite": name, "name": c.name, "kind": c.kind,
+                                           "online": c.online, "n_clips": len(c.clips),
+                                           "n_success": sum(x.success for x in c.clips)})
+                if c.per_variant:
+                    for v in sorted({x.variant for x in c.clips}):
+                        part = [x for x in c.clips if x.variant == v]
+                        results["columns"].append({"key": f"{c.key}:{v}", "suite": name, "name": f"{c.name}:{v}",
+                                                   "kind": c.kind, "online": c.online, "part_of": c.key,
+                                                   "n_clips": len(part), "n_success": sum(x.success for x in part)})
+        work = [(s, spec) for s in suites for spec in cfg.suite_rows(s[0])]
         bar = tqdm(work, desc="eval", unit="row", disable=not cfg.progress)
         for (suite, cols, task_of, data), spec in bar:
             bar.set_postfix_str(f"{suite}/{spec.name}")
-            if spec.kind == "oracle" and suite != "pybullet":
+            if spec.kind == "oracle" and suite == "synthetic":
                 continue  # no simulator, no dense reward
             scorer, info = _build_scorer(spec, cfg, suite, data, task_of,
                                          tmp / "runs" / suite / spec.name.replace(":", "_"))
-            if info:
+            if info.get("given"):
+                results["checkpoints"][f"{suite}/{spec.name}"] = info["checkpoint"]
+            elif info:
                 results["train"][f"{suite}/{spec.name}"] = info
             for c in cols:
-                results["cells"].setdefault(spec.name, {})[c.key] = evaluate_column(scorer, c)
-            if suite == "pybullet" and cfg.pybullet.mpc is not None and spec.name in cfg.pybullet.mpc.rows:
-                m = cfg.pybullet.mpc
-                results["mpc"][spec.name] = online.mpc_success(scorer, spec, m.tasks, m.seeds, m.variant,
-                                                               cfg.pybullet.image_size, m.max_steps, m.cem)
+                results["cells"].setdefault(spec.name, {}).update(evaluate_column_parts(scorer, c, cfg.max_prefixes))
+            m, image_size = _mpc_settings(cfg, suite)
+            if m is not None and spec.name in m.rows:
+                results["mpc"][f"{suite}/{spec.name}"] = online.mpc_success(
+                    scorer, spec, m.tasks, m.seeds, m.variant, image_size, m.max_steps, m.cem, sim=suite)
         results["wall_seconds"] = round(time.perf_counter() - t_start, 1)
         report.write_all(results, tmp)
         if out.exists():

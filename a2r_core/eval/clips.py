@@ -14,13 +14,20 @@ Sources:
   The same groups serve offline metrics and best-of-N selection.
 - The synthetic shapes dataset (a2r_core.data.synthetic): its human-only tasks are the "new tasks
   (second domain only)" column; it has no oracle.
+- MetaWorld (a2r_core.sim, manifests of `a2r data metaworld`): test clips are read from a manifest
+  directory (`metaworld_clips`; each record's extra["dense_reward"] is the oracle), training clips
+  go to the trainer through the registered kind "eval_metaworld" (manifests, decoded lazily, with
+  the single-source filter), and best-of-N candidate groups are rolled out here from shared start
+  states (`metaworld_candidate_groups`), because the generated sets draw a new start per episode.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -29,9 +36,12 @@ from torch.utils.data import Dataset
 
 from a2r_core.data.records import ClipItem, ClipRecord
 from a2r_core.errors import ConfigError
-from a2r_core.training.datasets import register_dataset
+from a2r_core.training.datasets import build_dataset, register_dataset
 
 PYBULLET_POLICIES = ("expert", "other_experts", "noise", "early_stop", "random")
+# MetaWorld best-of-N candidates: the task's expert, the expert of every other listed task acting in
+# this scene ("other_experts"), and the failure sources of a2r_core.sim.policies.
+METAWORLD_POLICIES = ("expert", "other_experts", "noise", "perturb", "early_stop", "wrong_target", "random")
 
 
 @dataclass
@@ -164,6 +174,139 @@ def synthetic_task_instructions(params: dict) -> dict[str, list[str]]:
     return SyntheticDataset(**params).task_instructions
 
 
+# ---- MetaWorld ----------------------------------------------------------------------------------
+
+def metaworld_clips(directory: str | Path, canonical_instruction: bool = True,
+                    progress: bool = False) -> list[EvalClip]:
+    """Every clip of an `a2r data metaworld` directory (its manifest.jsonl), all frames decoded.
+
+    `canonical_instruction`: score each clip for its task's canonical instruction (as the other
+    suites' test clips are), keeping the generated paraphrase in extra["instruction"]. The oracle
+    is the record's extra["dense_reward"] (the env's dense reward at each rendered frame); clips
+    made before that was recorded, or whose decoded length differs, have oracle None.
+    """
+    from tqdm import tqdm
+
+    from a2r_core.data import instructions
+    from a2r_core.data.manifest import MANIFEST_NAME, read_manifest, resolve_path
+    from a2r_core.data.video_io import read_video
+
+    manifest = Path(directory) / MANIFEST_NAME
+    if not manifest.is_file():
+        raise ConfigError(f"{directory}: no {MANIFEST_NAME} (make the set with `a2r data metaworld` or "
+                          "scripts/generate_default_data.sh)")
+    out = []
+    for r in tqdm(read_manifest(manifest), desc=f"load {Path(directory).name}", unit="clip", disable=not progress):
+        frames = read_video(resolve_path(manifest, r))
+        dense = r.extra.get("dense_reward")
+        oracle = np.asarray(dense, dtype=np.float64) if dense is not None and len(dense) == len(frames) else None
+        text = instructions.canonical(r.task) if canonical_instruction else r.instruction
+        out.append(EvalClip(frames=frames, task=r.task, instruction=text, success=r.success,
+                            source=r.extra.get("source", r.failure_source or "expert"), variant=r.variant,
+                            domain=r.domain, oracle=oracle,
+                            extra={"clip_id": r.extra.get("clip_id", r.path), "instruction": r.instruction}))
+    return out
+
+
+def _metaworld_episode(env, policy, seed: int, horizon: int, frames: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One episode from start `seed`, stopped at the first success as `a2r data metaworld` does;
+    `frames` evenly spaced states rendered. Returns (frames, dense reward at those frames, success)."""
+    obs = env.reset(seed)
+    states, rewards, success = [env.get_state()], [0.0], False
+    for t in range(horizon):
+        result = env.step(policy(obs, t))
+        obs, success = result.obs, result.success
+        states.append(env.get_state())
+        rewards.append(result.reward)
+        if success:
+            break
+    steps = np.round(np.linspace(0, len(states) - 1, frames)).astype(int)
+    return env.render_states([states[i] for i in steps]), np.asarray(rewards, dtype=np.float64)[steps], bool(success)
+
+
+def metaworld_candidate_groups(tasks: Sequence[str], seeds: Sequence[int], variant: str = "default",
+                               size: int = 64, frames: int = 16, horizon: int = 300,
+                               policies: Sequence[str] = METAWORLD_POLICIES,
+                               other_tasks: Optional[Sequence[str]] = None, progress: bool = False) -> list[EvalClip]:
+    """Best-of-N candidate groups: for every (task, seed) start state, one rollout per policy
+    ("other_experts": one per task of `other_tasks`, default `tasks`, other than this one), all from
+    the same start. Labels: the env's success flag at the end; oracle: its dense reward per frame."""
+    from tqdm import tqdm
+
+    from a2r_core.data import instructions
+    from a2r_core.sim.metaworld_env import MetaWorldEnv, RenderConfig
+    from a2r_core.sim.policies import make_policy
+    from a2r_core.sim.variants import get_variant
+
+    bad = [p for p in policies if p not in METAWORLD_POLICIES]
+    if bad or "expert" not in policies:
+        raise ConfigError(f"metaworld policies: must include expert and be a subset of {list(METAWORLD_POLICIES)}, "
+                          f"got {list(policies)}")
+    others = list(tasks if other_tasks is None else other_tasks)
+    out: list[EvalClip] = []
+    jobs = []
+    for task in tasks:
+        for p in policies:
+            if p == "other_experts":
+                jobs += [(task, "other_expert", o) for o in others if o != task]
+            else:
+                jobs.append((task, p, None))
+    bar = tqdm(total=len(jobs) * len(seeds), desc="metaworld best-of-N rollouts", unit="clip", disable=not progress)
+    for task in tasks:
+        text = instructions.canonical(task)
+        with MetaWorldEnv(task, RenderConfig(width=size, height=size), get_variant(variant),
+                          max_steps=horizon + 1) as env:
+            for seed in seeds:
+                for _, name, other in [j for j in jobs if j[0] == task]:
+                    rng = np.random.default_rng([int(seed), zlib.crc32(f"{name}:{other}".encode())])
+                    policy = make_policy(name, task, rng, horizon, [other] if other else [task])
+                    clip, oracle, success = _metaworld_episode(env, policy, int(seed), horizon, frames)
+                    out.append(EvalClip(frames=clip, task=task, instruction=text, success=success,
+                                        source="other_expert" if other else name, variant=variant,
+                                        group=f"{task}/{variant}/{seed}", oracle=oracle,
+                                        extra={"policy": name if other is None else f"expert:{other}",
+                                               "seed": int(seed)}))
+                    bar.update(1)
+    bar.close()
+    return out
+
+
+class FilteredClipDataset(Dataset):
+    """The clips of `base` at `keep` (e.g. successes and one failure source), re-indexed so that an
+    item's `index` is its position here (the trainer keys per-clip state by it)."""
+
+    def __init__(self, base: Dataset, keep: Sequence[int]) -> None:
+        if not keep:
+            raise ConfigError("eval dataset: no clips left after the failure-source filter")
+        self.base = base
+        self.keep = [int(i) for i in keep]
+        self.records = [base.records[i] for i in self.keep]
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __getitem__(self, index: int) -> ClipItem:
+        item = self.base[self.keep[index]]
+        return ClipItem(**{**item, "index": index})
+
+    @property
+    def skipped(self) -> int:
+        return getattr(self.base, "skipped", 0)
+
+
+def _metaworld_dataset(params: dict) -> Dataset:
+    """`kind: eval_metaworld`: the `mixed` kind (manifest sources) plus `failure_sources`, the
+    single-source ablation's filter (successes and human-domain clips always kept)."""
+    p = dict(params)
+    sources = p.pop("failure_sources", None)
+    base = build_dataset("mixed", p, where="eval_metaworld")
+    if sources is None:
+        return base
+    keep = [i for i, r in enumerate(base.records)
+            if r.success or r.domain != "robot" or r.failure_source in set(sources)]
+    return FilteredClipDataset(base, keep)
+
+
 # ---- trainer dataset kinds (cached) -----------------------------------------------------------------
 
 _CACHE: "OrderedDict[str, list[EvalClip]]" = OrderedDict()
@@ -204,3 +347,4 @@ def _synthetic_dataset(params: dict) -> EvalClipDataset:
 
 register_dataset("eval_pybullet", _pybullet_dataset)
 register_dataset("eval_synthetic", _synthetic_dataset)
+register_dataset("eval_metaworld", _metaworld_dataset)

@@ -22,6 +22,9 @@ METRICS = [("auroc", "Success-vs-failure AUROC"),
            ("best_of_n", "Best-of-N selection success rate")]
 
 
+NOT_RUN = "-"  # the row was not run on that column's suite (e.g. no oracle for synthetic), unlike n/a
+
+
 def _finite(value):
     """NaN/inf -> None, recursively (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -44,25 +47,49 @@ def markdown(results: dict) -> str:
              f"Wall time: {results.get('wall_seconds', 'n/a')} s. Columns:", ""]
     for c in cols:
         lines.append(f"- `{c['key']}`: {c['kind']} ({c['n_clips']} clips, {c['n_success']} successes)")
-    lines += ["", "Synthetic `new_tasks`: tasks present in training only in the second domain (the synthetic "
-              "human-style renderings), judged on robot clips. PyBullet oracle: the env's dense reward, tasks "
-              + ", ".join(results.get("oracle_tasks", [])) + "; it is defined for a clip's own instruction only, "
-              "so its instruction discrimination is n/a.", ""]
+    suites = {c["suite"] for c in cols}
+    lines += ["", f"`n/a`: the metric is undefined on that cell's clips; `{NOT_RUN}`: the row was not run on that "
+              "suite.", ""]
+    if "synthetic" in suites:
+        lines += ["Synthetic `new_tasks`: tasks present in training only in the second domain (the synthetic "
+                  "human-style renderings), judged on robot clips.", ""]
+    if suites & {"pybullet", "metaworld"}:
+        where = ([f"PyBullet tasks {', '.join(results.get('oracle_tasks', []))}"] if "pybullet" in suites else []) + \
+            (["MetaWorld"] if "metaworld" in suites else [])
+        lines += [f"Oracle: the env's dense reward ({'; '.join(where)}); it is defined for a clip's own "
+                  "instruction only, so its instruction discrimination is n/a.", ""]
+    if any(c["suite"] == "metaworld" for c in cols):
+        lines += ["MetaWorld: the second domain is an *alternate embodiment* (the same MetaWorld tasks rendered "
+                  "with the arm hidden/restyled and another camera), standing in for human video; `new_tasks` are "
+                  "tasks the robot never trained on, present in training only in that domain. `new_envs:<variant>` "
+                  "columns split `new_envs` by held-out variant. `best_of_n`: candidate groups (expert, other "
+                  "tasks' experts, noisy/perturbed/early-stopping/wrong-target/random policies) from shared start "
+                  "states. MetaWorld's oracle is its dense reward recorded at every frame (extra.dense_reward).", ""]
+    notes = [(row, key, cell["note"]) for row, cells in results["cells"].items() for key, cell in cells.items()
+             if cell.get("note")]
+    if notes:
+        lines += ["Undefined cells:", ""] + [f"- {row} on `{key}`: {note}" for row, key, note in notes] + [""]
+    if results.get("checkpoints"):
+        lines += ["Rows evaluated from a given checkpoint (not trained in this run):", ""]
+        lines += [f"- {key}: `{path}`" for key, path in results["checkpoints"].items()] + [""]
     for key, title in METRICS:
-        use = [c for c in cols if key != "best_of_n" or c["suite"] == "pybullet"]
+        use = [c for c in cols if key != "best_of_n" or c.get("online", c["suite"] == "pybullet")]
         if not use:
             continue
         lines += [f"## {title}", "", "| row | " + " | ".join(c["key"] for c in use) + " |",
                   "|---|" + "---|" * len(use)]
         for row in results["rows"]:
             cells = results["cells"].get(row, {})
-            lines.append(f"| {row} | " + " | ".join(_fmt(cells.get(c["key"], {}).get(key)) for c in use) + " |")
+            lines.append(f"| {row} | " + " | ".join(_fmt(cells[c["key"]].get(key)) if c["key"] in cells else NOT_RUN
+                                                   for c in use) + " |")
         lines.append("")
     if results.get("mpc"):
         lines += ["## MPC success rate (CEM, simulator state restore as dynamics)", "",
-                  "| row | variant | success rate | episodes | seconds |", "|---|---|---|---|---|"]
+                  "| suite/row | tasks | variant | success rate | episodes | seconds |", "|---|---|---|---|---|---|"]
         for row, m in results["mpc"].items():
-            lines.append(f"| {row} | {m['variant']} | {_fmt(m['success_rate'])} | {len(m['episodes'])} | {m['seconds']} |")
+            tasks = ", ".join(dict.fromkeys(e["task"] for e in m["episodes"] if "task" in e))
+            lines.append(f"| {row} | {tasks} | {m['variant']} | {_fmt(m['success_rate'])} | {len(m['episodes'])} | "
+                         f"{m['seconds']} |")
         lines.append("")
     if results.get("train"):
         lines += ["## Training", "", "| suite/row | validation metric | best | epochs | steps | seconds |",
@@ -82,12 +109,13 @@ def plot_curves(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in results["rows"] if results["cells"].get(r)]
+    parts = {c["key"] for c in results["columns"] if c.get("part_of")}  # sub-columns: their whole is drawn
     n = max(1, len(rows))
     ncol = min(4, n)
     nrow = math.ceil(n / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False)
     for ax, row in zip(axes.flat, rows):
-        for j, (key, cell) in enumerate(results["cells"][row].items()):
+        for j, (key, cell) in enumerate(k for k in results["cells"][row].items() if k[0] not in parts):
             colour = f"C{j % 10}"
             for curve, style in (("success_curve", "-"), ("failure_curve", "--")):
                 values = cell["plot"].get(curve)
@@ -116,13 +144,14 @@ def plot_histograms(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in results["rows"] if results["cells"].get(r)]
+    parts = {c["key"] for c in results["columns"] if c.get("part_of")}  # pooled already in their whole
     suites = list(dict.fromkeys(c["suite"] for c in results["columns"])) or [""]
     fig, axes = plt.subplots(max(1, len(rows)), len(suites), figsize=(4.5 * len(suites), 2.4 * max(1, len(rows))),
                              squeeze=False)
     for i, row in enumerate(rows):
         for j, suite in enumerate(suites):
             ax = axes[i, j]
-            cells = [c for k, c in results["cells"][row].items() if k.split("/")[0] == suite]
+            cells = [c for k, c in results["cells"][row].items() if k.split("/")[0] == suite and k not in parts]
             if not cells:
                 ax.axis("off")
                 continue

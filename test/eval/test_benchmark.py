@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import matplotlib.image as mpimg
 import pytest
@@ -52,7 +53,8 @@ def _strict_json(path: Path) -> dict:
     return json.loads(path.read_text(), parse_constant=no_nan)
 
 
-def _check_outputs(out: Path, rows: list[str]) -> dict:
+def _check_outputs(out: Path, rows: list[str], cfg_rows: Optional[dict] = None) -> dict:
+    cfg_rows = cfg_rows or {}
     for name in ("results.json", "results.md", "reward_curves.png", "reward_histograms.png"):
         assert (out / name).is_file(), name
     res = _strict_json(out / "results.json")
@@ -67,7 +69,8 @@ def _check_outputs(out: Path, rows: list[str]) -> dict:
         assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     for row in rows:
         for key in keys:
-            if row == "oracle" and key.startswith("synthetic"):
+            if (row == "oracle" and key.startswith("synthetic")) or \
+                    (key.startswith("metaworld") and row not in (cfg_rows.get("metaworld") or rows)):
                 assert key not in res["cells"].get(row, {})
                 continue
             cell = res["cells"][row][key]
@@ -84,20 +87,26 @@ def test_quick_profile_end_to_end(tmp_path):
     out = tmp_path / "quick"
     assert main(["eval", "--profile", "quick", "--out", str(out), "--no-progress"]) == 0
     cfg = load_eval_config(ROOT / "config" / "eval_quick.yaml")
-    res = _check_outputs(out, cfg.rows)
+    res = _check_outputs(out, cfg.rows, {"metaworld": cfg.metaworld.rows})
     kinds = {c["key"]: c["kind"] for c in res["columns"]}
     assert kinds == {"synthetic/seen": "seen tasks / seen env",
                      "synthetic/new_tasks": "new tasks (second domain only)",
                      "pybullet/default": "seen tasks / seen env",
                      "pybullet/viewpoint": "seen tasks / new env",
                      "pybullet/distractors": "seen tasks / new env",
-                     "pybullet/viewpoint+distractors": "seen tasks / new env"}
-    # Every trained row went through the trainer on both suites and left its checkpoint.
-    trained = [r for r in cfg.rows if r not in ("oracle", "random")]
-    for suite in ("synthetic", "pybullet"):
-        for row in trained:
-            assert (out / "runs" / suite / row.replace(":", "_") / "best" / "model.safetensors").is_file()
-            assert f"{suite}/{row}" in res["train"]
+                     "pybullet/viewpoint+distractors": "seen tasks / new env",
+                     "metaworld/seen": "seen tasks / seen env",
+                     "metaworld/new_envs": "seen tasks / new env",
+                     "metaworld/new_envs:cam_left": "seen tasks / new env",
+                     "metaworld/new_tasks": "new tasks (second domain only)",
+                     "metaworld/best_of_n": "seen tasks / seen env"}
+    # Every trained row went through the trainer on its suites and left its checkpoint.
+    for suite in ("synthetic", "pybullet", "metaworld"):
+        for spec in cfg.suite_rows(suite):
+            if spec.kind != "trained":
+                continue
+            assert (out / "runs" / suite / spec.name.replace(":", "_") / "best" / "model.safetensors").is_file()
+            assert f"{suite}/{spec.name}" in res["train"]
     # The oracle is the env's own dense reward: on these seeds it separates and selects perfectly,
     # and the planner with it solves push_left from seed 200 (4/4 episodes over push_left/right x
     # seeds 5, 200 with these CEM settings when measured; docs/planning.md: 20/20 with larger ones).
@@ -105,9 +114,15 @@ def test_quick_profile_end_to_end(tmp_path):
         oracle = res["cells"]["oracle"][f"pybullet/{variant}"]
         assert oracle["auroc"] == 1.0 and oracle["best_of_n"] == 1.0 and oracle["instruction_top1"] is None
         assert res["cells"]["a2r"][f"pybullet/{variant}"]["group_size"] == 7
-    assert set(res["mpc"]) == {"a2r", "oracle", "random"}
-    assert res["mpc"]["oracle"]["success_rate"] == 1.0
+    assert set(res["mpc"]) == {f"{s}/{r}" for s in ("pybullet", "metaworld") for r in ("a2r", "oracle", "random")}
+    assert res["mpc"]["pybullet/oracle"]["success_rate"] == 1.0
+    assert res["mpc"]["metaworld/oracle"]["success_rate"] == 1.0  # closes the drawer on the env's dense reward
     assert all(len(m["episodes"]) == 1 for m in res["mpc"].values())
+    # MetaWorld: the oracle is the dense reward recorded with the clips, best-of-N has its one group.
+    mw_oracle = res["cells"]["oracle"]["metaworld/seen"]
+    assert mw_oracle["auroc"] is not None and mw_oracle["instruction_top1"] is None
+    assert res["cells"]["a2r"]["metaworld/best_of_n"]["n_groups"] == 1
+    assert (out / "data" / "metaworld" / "test_seen" / "manifest.jsonl").is_file()
 
 
 def test_config_errors_name_the_problem(tmp_path):
@@ -131,6 +146,7 @@ def test_shipped_profiles_load():
     for name in ("eval_quick.yaml", "eval_full.yaml"):
         cfg = load_eval_config(ROOT / "config" / name)
         assert cfg.synthetic is not None and cfg.pybullet is not None and "oracle" in cfg.rows
+        assert cfg.metaworld is not None and "oracle" in cfg.metaworld.rows and cfg.metaworld.mpc is not None
 
 
 def test_existing_output_directory_is_refused(tmp_path):
@@ -139,3 +155,25 @@ def test_existing_output_directory_is_refused(tmp_path):
     (out / "keep.txt").write_text("mine")
     assert main(["eval", "--config", str(_tiny(tmp_path)), "--out", str(out)]) == 1
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_max_prefixes_scores_fewer_prefixes_same_final_reward(tmp_path):
+    """Prefix thinning keeps the whole clip (so AUROC/top-1 are unchanged) and samples the curve."""
+    import numpy as np
+
+    from a2r_core.eval.benchmark import Column, _prefix_lengths, evaluate_column
+    from a2r_core.eval.clips import EvalClip
+    from a2r_core.eval.rows import OracleScorer
+
+    assert _prefix_lengths(16, None).tolist() == list(range(1, 17))
+    assert _prefix_lengths(16, 4).tolist() == [1, 6, 11, 16]
+    assert _prefix_lengths(3, 8).tolist() == [1, 2, 3]
+    rng = np.random.default_rng(0)
+    clips = [EvalClip(frames=np.zeros((16, 8, 8, 3), np.uint8), task="t", instruction="do t", success=bool(i % 2),
+                      source="x", oracle=np.sort(rng.random(16)) * (1 + i % 2)) for i in range(6)]
+    column = Column("x", "c", "seen tasks / seen env", clips, {"t": "do t"})
+    full, thin = evaluate_column(OracleScorer(), column), evaluate_column(OracleScorer(), column, max_prefixes=4)
+    assert thin["auroc"] == full["auroc"] and thin["plot"]["success_final"] == full["plot"]["success_final"]
+    assert thin["value_order_spearman"] == full["value_order_spearman"] == 1.0  # increasing oracle
+    with pytest.raises(ConfigError, match="max_prefixes"):
+        load_eval_config(_tiny(tmp_path, max_prefixes=1))
