@@ -57,6 +57,12 @@ class A2RConfig:
     # light, clutter) cancels; the patch embedding then takes 2 x 3 x patch^2 numbers. Off by
     # default (older checkpoints have no such field and load as False).
     motion_input: bool = False
+    # How frames and clips are read out: "cls" (a learned token attends to the patches, then one to
+    # the frames, as ViT) or "mean" (the average of the patch tokens, then of the frame tokens).
+    # From scratch on a few hundred clips, "cls" readouts collapse to a constant for the first
+    # hundred-odd steps (measured: patch-embedding gradients fall 1000x while the loss sits at
+    # chance) and "mean" does not; "cls" stays the default so older checkpoints load unchanged.
+    video_pool: str = "cls"
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     # Text side.
@@ -102,6 +108,8 @@ class A2RConfig:
             if self.image_size % self.patch_size:
                 raise ConfigError(f"model.image_size ({self.image_size}) must be a multiple of "
                                   f"model.patch_size ({self.patch_size})")
+            if self.video_pool not in ("cls", "mean"):
+                raise ConfigError(f"model.video_pool must be 'cls' or 'mean', got {self.video_pool!r}")
             if self.video_width % self.video_heads:
                 raise ConfigError(f"model.video_width ({self.video_width}) must be a multiple of "
                                   f"model.video_heads ({self.video_heads})")

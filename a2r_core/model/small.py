@@ -69,7 +69,8 @@ class Block(nn.Module):
 
 
 class SmallVideoEncoder(nn.Module):
-    """[B, T, 3, S, S] -> [B, D] (not normalised): per-frame ViT, then temporal attention."""
+    """[B, T, 3, S, S] -> [B, D] (not normalised): per-frame ViT, then temporal attention; each
+    read out by a CLS token or by the mean of the tokens (`A2RConfig.video_pool`)."""
 
     def __init__(self, config: A2RConfig) -> None:
         super().__init__()
@@ -79,13 +80,16 @@ class SmallVideoEncoder(nn.Module):
         self.grid = config.image_size // p
         self.motion_input = config.motion_input
         self.patch_embed = nn.Linear(3 * p * p * (2 if config.motion_input else 1), w)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, w))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid**2, w))
+        self.mean_pool = config.video_pool == "mean"
+        if not self.mean_pool:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, w))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (0 if self.mean_pool else 1) + self.grid**2, w))
         self.spatial = nn.ModuleList(Block(w, config.video_heads, config.mlp_ratio, config.dropout)
                                      for _ in range(config.video_depth))
         self.norm_spatial = nn.LayerNorm(w)
         self.time_embed = nn.Parameter(torch.zeros(1, config.num_frames, w))
-        self.temporal_cls = nn.Parameter(torch.zeros(1, 1, w))
+        if not self.mean_pool:
+            self.temporal_cls = nn.Parameter(torch.zeros(1, 1, w))
         self.temporal = nn.ModuleList(Block(w, config.video_heads, config.mlp_ratio, config.dropout)
                                       for _ in range(config.temporal_depth))
         self.norm_temporal = nn.LayerNorm(w)
@@ -98,8 +102,9 @@ class SmallVideoEncoder(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-        for p in (self.cls_token, self.pos_embed, self.time_embed, self.temporal_cls):
-            nn.init.trunc_normal_(p, std=0.02)
+        for name in ("cls_token", "pos_embed", "time_embed", "temporal_cls"):
+            if hasattr(self, name):
+                nn.init.trunc_normal_(getattr(self, name), std=0.02)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         b, t, c, s, s2 = video.shape
@@ -133,6 +138,14 @@ class SmallVideoEncoder(nn.Module):
             x = x.view(b, t, n, d)
             x = torch.cat([x, x - x[:, :1]], dim=-1).view(bt, n, 2 * d)
         x = self.patch_embed(x)
+        if self.mean_pool:
+            x = x + self.pos_embed.to(x.dtype)
+            for blk in self.spatial:
+                x = blk(x)
+            frames = self.norm_spatial(x.mean(1)).view(b, t, -1) + self.time_embed.to(x.dtype)
+            for blk in self.temporal:
+                frames = blk(frames)
+            return self.proj(self.norm_temporal(frames.mean(1)))
         x = torch.cat([self.cls_token.expand(b * t, -1, -1).to(x.dtype), x], dim=1) + self.pos_embed.to(x.dtype)
         for blk in self.spatial:
             x = blk(x)

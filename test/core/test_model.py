@@ -198,6 +198,33 @@ def test_motion_input_sees_change_since_the_first_frame_and_round_trips(tmp_path
         assert torch.allclose(loaded.encode_video(loaded.preprocess(moved)), changed, atol=1e-6)
 
 
+def test_mean_pool_has_no_cls_tokens_and_learns_where_cls_readouts_stall() -> None:
+    """Token-mean readouts: no CLS parameters, and a handful of steps already fit labels that
+    depend on one image region (the failure mode that made "mean" exist: CLS readouts from scratch
+    sit at chance for ~100 steps)."""
+    torch.manual_seed(0)
+    m = Adapt2Reward(tiny_config(video_pool="mean", motion_input=True))
+    names = set(dict(m.named_parameters()))
+    assert not any(n.endswith(("cls_token", "temporal_cls")) for n in names)
+    assert m.backbone.video.pos_embed.shape[1] == (32 // 16) ** 2
+    rng = np.random.default_rng(0)
+    clips = torch.from_numpy(rng.integers(0, 60, (16, 4, 32, 32, 3), dtype=np.uint8))
+    labels = torch.tensor([i % 2 for i in range(16)], dtype=torch.float32)
+    clips[labels.bool(), 2:, :16, :16] = 250  # "the drawer moved" in the success clips' late frames
+    head = torch.nn.Linear(32, 1)
+    video = m.preprocess(clips)
+    opt = torch.optim.AdamW(list(m.backbone.video.parameters()) + list(head.parameters()), lr=1e-3)
+    for _ in range(40):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            head(m.backbone.video(video)).squeeze(-1), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+    with pytest.raises(ConfigError, match="video_pool"):
+        tiny_config(video_pool="max")
+
+
 # ---- transformers adapters (tiny random configs, no download) -----------------------------------
 def _tiny_tokenizer(directory: Path):
     from transformers import CLIPTokenizer
