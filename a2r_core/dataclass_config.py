@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from a2r_core.errors import ConfigError
 
@@ -28,3 +31,18 @@ def build_dataclass(cls: type[T], mapping: Any, where: str) -> T:
         return cls(**mapping)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict:
+    """The top-level mapping of a YAML file (`yaml.safe_load`; an empty file is {}). A missing
+    file, invalid YAML or a non-mapping raises ConfigError naming the file and `what` it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level of a {what} must be a mapping")
+    return raw

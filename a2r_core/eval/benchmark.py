@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import yaml
 
-from a2r_core.dataclass_config import build_dataclass
+from a2r_core.dataclass_config import build_dataclass, read_yaml_mapping
 from a2r_core.errors import ConfigError
 from a2r_core.eval import metrics, online
 from a2r_core.eval.clips import (
@@ -287,12 +286,7 @@ class EvalConfig:
 def load_eval_config(path: str | Path) -> EvalConfig:
     """Read an eval YAML file (yaml.safe_load; unknown keys are errors naming the file)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: eval config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml_mapping(path, "eval config")
     try:
         return build_dataclass(EvalConfig, raw, str(path))
     except ConfigError as exc:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import yaml
 
 from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
@@ -214,15 +213,13 @@ class MetaWorldSuite:
         section), or (None, {}) without a train_config."""
         if self.train_config is None:
             return None, {}
+        from a2r_core.dataclass_config import read_yaml_mapping
+
         path = resolve(self.train_config)
-        if not path.is_file():
-            raise ConfigError(f"metaworld.train_config: {self.train_config}: file not found")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"metaworld.train_config: {path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"metaworld.train_config: {path}: the top level must be a mapping")
+            raw = read_yaml_mapping(path, "training config")
+        except ConfigError as exc:
+            raise ConfigError(f"metaworld.train_config: {exc}") from exc
         raw = copy.deepcopy(raw)
         data = raw.pop("data", None) or {}
         raw.pop("output_dir", None)

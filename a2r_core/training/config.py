@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 
 from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
@@ -217,11 +216,6 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read a training YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: training config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return config_from_dict(raw or {}, str(path))
+    from a2r_core.dataclass_config import read_yaml_mapping
+
+    return config_from_dict(read_yaml_mapping(path, "training config"), str(path))

@@ -19,16 +19,8 @@ from a2r_core.eval.benchmark import load_eval_config
 from a2r_core.eval.clips import metaworld_candidate_groups, metaworld_clips
 from a2r_core.eval.rows import ModelScorer
 from a2r_core.training.datasets import build_dataset
+from test_benchmark import TINY_TRAIN  # one tiny training config for every eval test
 
-TINY_TRAIN = {
-    "model": {"backbone": "a2r-small", "embed_dim": 32, "num_frames": 4, "image_size": 32, "patch_size": 16,
-              "video_width": 32, "video_depth": 1, "video_heads": 2, "temporal_depth": 1,
-              "num_failure_prompts": 2, "prompt_length": 2, "success_head_hidden": 32},
-    "sampler": {"batch_human": 2, "batch_success": 2, "batch_failure": 2, "batches_per_epoch": 2},
-    "optim": {"epochs": 1},
-    "clustering": {"max_iter": 5},
-    "runtime": {"device": "cpu", "tensorboard": False},
-}
 GENERATE = {"tasks": ["drawer-close-v3", "button-press-v3"], "new_tasks": ["door-close-v3"],
             "held_out_variants": ["cam_left", "table_dark"], "size": 32, "frames": 6, "horizon": 150}
 TASKS = {"drawer-close-v3": ["close the drawer"], "button-press-v3": ["press the button"]}
