@@ -3,7 +3,6 @@ planning. One benchmark run (module fixture) with a tiny set, an a2r row taken f
 checkpoint, one trained row, the oracle and random; further runs reuse its generated data. The tests
 that need that run are marked slow (they share its cost); the others are fast."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from a2r_core.eval.benchmark import load_eval_config
 from a2r_core.eval.clips import metaworld_candidate_groups, metaworld_clips
 from a2r_core.eval.rows import ModelScorer
 from a2r_core.training.datasets import build_dataset
-from test_benchmark import TINY_TRAIN  # one tiny training config for every eval test
+from test_benchmark import TINY_TRAIN, _strict_json  # shared by every eval test
 
 GENERATE = {"tasks": ["drawer-close-v3", "button-press-v3"], "new_tasks": ["door-close-v3"],
             "held_out_variants": ["cam_left", "table_dark"], "size": 32, "frames": 6, "horizon": 150}
@@ -30,12 +29,6 @@ def _write(tmp: Path, name: str, raw: dict) -> Path:
     path = tmp / name
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def _strict_json(path: Path) -> dict:
-    def no_nan(token):
-        raise ValueError(f"non-finite number {token} in {path}")
-    return json.loads(path.read_text(), parse_constant=no_nan)
 
 
 @pytest.fixture(scope="module")
