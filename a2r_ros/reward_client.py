@@ -23,10 +23,9 @@ import numpy as np
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
-from sensor_msgs.msg import Image
 
 from a2r_core.errors import A2RError, InputError
-from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg
+from a2r_ros.image_conversion import ns_to_stamp, rgb_frames_to_image_msgs
 from a2r_ros.msg import Clip
 from a2r_ros.srv import QueryReward
 
@@ -70,24 +69,11 @@ def build_request(clips: Any, instructions: Sequence[str], encoding: str = "rgb8
         frames = np.asarray(frames)
         if frames.ndim != 4:
             raise InputError(f"clip {c} must be [T, H, W, 3], got shape {frames.shape}")
-        if encoding == "rgb8" and frames.dtype == np.uint8 and frames.shape[-1] == 3 and min(frames.shape) > 0:
-            msg = Clip(frames=_rgb8_frames(frames))
-        else:
-            msg = Clip(frames=[rgb_to_image_msg(f, encoding) for f in frames])
+        msg = Clip(frames=rgb_frames_to_image_msgs(frames, encoding))
         if stamps_ns is not None:
             msg.stamps = [ns_to_stamp(s) for s in stamps_ns[c]]
         request.clips.append(msg)
     return request
-
-
-def _rgb8_frames(frames: np.ndarray) -> list[Image]:
-    """[T, H, W, 3] uint8 -> rgb8 Image messages: the planner's common case without the general
-    converter's per-frame checks and copies (one contiguous buffer, one bytes slice per frame;
-    ~4x less client time for a 64 x 8-frame request)."""
-    t, h, w, _ = frames.shape
-    raw = np.ascontiguousarray(frames).reshape(t, -1)
-    return [Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=3 * w, data=raw[i].tobytes())
-            for i in range(t)]
 
 
 def result_from_response(response: QueryReward.Response) -> RewardResult:

@@ -53,7 +53,7 @@ from a2r_core.errors import ConfigError, InputError
 from a2r_core.planning.rollout import RolloutModel, rollout_candidates, subsample_frames
 from a2r_ros import sim_spec
 from a2r_ros.bringup_spec import ParamSpec
-from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg
+from a2r_ros.image_conversion import ns_to_stamp, rgb_frames_to_image_msgs, rgb_to_image_msg
 from a2r_ros.msg import Clip
 from a2r_ros.reward_node import descriptor_for
 from a2r_ros.srv import RolloutCandidates
@@ -298,8 +298,8 @@ class SimBridgeNode(Node):
             stamps = self._clip_stamps([s for s, _ in context], horizon, repeat, int(request.max_clip_frames) or None)
             stamp_msgs = [ns_to_stamp(s) for s in stamps]
             frame_id = p["frame_id"]
-            response.clips = [Clip(frames=[rgb_to_image_msg(f, "rgb8", ns_to_stamp(s), frame_id)
-                                           for f, s in zip(clip, stamps)], stamps=stamp_msgs)
+            response.clips = [Clip(frames=rgb_frames_to_image_msgs(clip, "rgb8", stamp_msgs, frame_id),
+                                   stamps=stamp_msgs)
                               for clip in batch.clips]
         response.latency_ms = float((time.perf_counter() - t0) * 1e3)
         response.status = R.STATUS_OK
