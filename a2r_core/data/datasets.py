@@ -136,17 +136,22 @@ class ManifestDataset(ClipDataset):
     `domains`, `tasks`, `variants`: keep only records whose field is in the given set; `success`:
     keep only successes (True) or failures (False). E.g. alternate-embodiment clips play human
     demonstrations, so a trainer may load them with `success=True` to leave out the few episodes
-    whose expert failed.
+    whose expert failed. `failure_sources`: keep robot failures only from these sources (successes
+    and other domains are kept): the single-failure-source ablation.
     """
 
     def __init__(self, manifest: PathLike, num_frames: int = 8, train: bool = False,
                  transform: Optional[Transform] = None, seed: int = 0,
                  domains: Optional[Sequence[str]] = None, tasks: Optional[Sequence[str]] = None,
-                 variants: Optional[Sequence[str]] = None, success: Optional[bool] = None) -> None:
+                 variants: Optional[Sequence[str]] = None, success: Optional[bool] = None,
+                 failure_sources: Optional[Sequence[str]] = None) -> None:
         self.manifest = Path(manifest)
         records = read_manifest(self.manifest)
         if success is not None:
             records = [r for r in records if r.success == success]
+        if failure_sources is not None:
+            records = [r for r in records
+                       if r.success or r.domain != "robot" or r.failure_source in set(failure_sources)]
         for name, allowed in (("domain", domains), ("task", tasks), ("variant", variants)):
             if allowed is not None:
                 records = [r for r in records if getattr(r, name) in set(allowed)]

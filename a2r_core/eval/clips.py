@@ -271,40 +271,10 @@ def metaworld_candidate_groups(tasks: Sequence[str], seeds: Sequence[int], varia
     return out
 
 
-class FilteredClipDataset(Dataset):
-    """The clips of `base` at `keep` (e.g. successes and one failure source), re-indexed so that an
-    item's `index` is its position here (the trainer keys per-clip state by it)."""
-
-    def __init__(self, base: Dataset, keep: Sequence[int]) -> None:
-        if not keep:
-            raise ConfigError("eval dataset: no clips left after the failure-source filter")
-        self.base = base
-        self.keep = [int(i) for i in keep]
-        self.records = [base.records[i] for i in self.keep]
-
-    def __len__(self) -> int:
-        return len(self.keep)
-
-    def __getitem__(self, index: int) -> ClipItem:
-        item = self.base[self.keep[index]]
-        return ClipItem(**{**item, "index": index})
-
-    @property
-    def skipped(self) -> int:
-        return getattr(self.base, "skipped", 0)
-
-
 def _metaworld_dataset(params: dict) -> Dataset:
-    """`kind: eval_metaworld`: the `mixed` kind (manifest sources) plus `failure_sources`, the
-    single-source ablation's filter (successes and human-domain clips always kept)."""
-    p = dict(params)
-    sources = p.pop("failure_sources", None)
-    base = build_dataset("mixed", p, where="eval_metaworld")
-    if sources is None:
-        return base
-    keep = [i for i, r in enumerate(base.records)
-            if r.success or r.domain != "robot" or r.failure_source in set(sources)]
-    return FilteredClipDataset(base, keep)
+    """`kind: eval_metaworld`: the `mixed` kind over manifests; the single-source ablation's
+    `failure_sources` reaches every source as ManifestDataset's own filter."""
+    return build_dataset("mixed", dict(params), where="eval_metaworld")
 
 
 # ---- trainer dataset kinds (cached) -----------------------------------------------------------------

@@ -19,7 +19,6 @@ Relative paths are taken from the current directory, else from the source tree's
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -220,7 +219,6 @@ class MetaWorldSuite:
             raw = read_yaml_mapping(path, "training config")
         except ConfigError as exc:
             raise ConfigError(f"metaworld.train_config: {exc}") from exc
-        raw = copy.deepcopy(raw)
         data = raw.pop("data", None) or {}
         raw.pop("output_dir", None)
         return raw, data if isinstance(data, dict) else {}

@@ -64,7 +64,8 @@ def _transform(params: dict):
 
 def _manifest(params: dict) -> Dataset:
     """`kind: manifest`: an a2r JSONL manifest (`a2r data metaworld` output, or your own clips):
-    `manifest`, `num_frames`, filters `domains`/`tasks`/`variants`/`success`, `augment`, `size`."""
+    `manifest`, `num_frames`, filters `domains`/`tasks`/`variants`/`success`/`failure_sources`,
+    `augment`, `size`."""
     from a2r_core.data.datasets import ManifestDataset
 
     options = _transform(params)
