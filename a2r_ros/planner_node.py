@@ -39,12 +39,13 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
-from a2r_core.errors import A2RError, ConfigError, InputError
+from a2r_core.errors import ConfigError, InputError
 from a2r_core.planning import CEMConfig, CEMPlanner, RolloutBatch
 from a2r_ros.node_main import run_node
 from a2r_ros import sim_spec
 from a2r_ros.reward_client import RewardQueryError, result_from_response
 from a2r_ros.reward_node import descriptor_for
+from a2r_ros.service_call import CallStopped, ServiceError, call_service
 from a2r_ros.srv import QueryReward, RolloutCandidates
 
 NODE_NAME = "planner_node"
@@ -55,10 +56,6 @@ _CEM_FIELDS = ("horizon", "samples", "iterations", "elites", "action_repeat", "e
 
 class PlannerStopped(Exception):
     """The node is shutting down; the worker unwinds."""
-
-
-class ServiceError(A2RError):
-    """A service did not answer in time or answered with an error status."""
 
 
 def cem_config(p: dict[str, Any]) -> CEMConfig:
@@ -159,24 +156,10 @@ class PlannerNode(Node):
     # -- service calls (worker thread) -----------------------------------------------------------
     def _call(self, client: Any, request: Any) -> Any:
         """Blocking call from the worker thread; an executor elsewhere delivers the response."""
-        timeout = float(self.params["service_timeout_s"])
-        deadline = time.monotonic() + timeout
-        while not client.service_is_ready():
-            if self._stop.is_set():
-                raise PlannerStopped()
-            if time.monotonic() > deadline:
-                raise ServiceError(f"service {client.srv_name} is not available after {timeout} s")
-            time.sleep(0.05)
-        future = client.call_async(request)
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        while not done.wait(0.05):
-            if self._stop.is_set():
-                raise PlannerStopped()
-            if time.monotonic() > deadline:
-                client.remove_pending_request(future)
-                raise ServiceError(f"no answer from {client.srv_name} within {timeout} s")
-        return future.result()
+        try:
+            return call_service(client, request, float(self.params["service_timeout_s"]), self._stop)
+        except CallStopped:
+            raise PlannerStopped() from None
 
     def _rollout_call(self, actions: Optional[np.ndarray], render: bool, context: int = 0,
                       max_clip_frames: int = 0, expect: bool = True) -> RolloutCandidates.Response:

@@ -36,6 +36,7 @@ from std_srvs.srv import Trigger
 
 from a2r_core.errors import A2RError, ConfigError
 from a2r_ros import sim_spec
+from a2r_ros.service_call import ServiceError, call_service
 from a2r_ros.srv import RolloutCandidates
 
 Policy = Callable[[np.ndarray, int], np.ndarray]
@@ -93,18 +94,10 @@ class ScriptedOperator(Node):
 
     # -- blocking helpers (caller's thread) ------------------------------------------------------
     def _call(self, client: Any, request: Any) -> Any:
-        deadline = time.monotonic() + self.timeout_s
-        while not client.service_is_ready():
-            if time.monotonic() > deadline:
-                raise OperatorError(f"service {client.srv_name} is not available after {self.timeout_s} s")
-            time.sleep(0.02)
-        future = client.call_async(request)
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(max(0.0, deadline - time.monotonic())):
-            client.remove_pending_request(future)
-            raise OperatorError(f"no answer from {client.srv_name} within {self.timeout_s} s")
-        return future.result()
+        try:
+            return call_service(client, request, self.timeout_s)
+        except ServiceError as exc:
+            raise OperatorError(str(exc)) from exc
 
     def _next_observation(self, what: str) -> np.ndarray:
         try:
