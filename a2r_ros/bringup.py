@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import rclpy
 from rclpy.context import Context
+from rclpy.node import Node
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -61,6 +62,14 @@ def _assign_sets(plan: Sequence[bringup_spec.NodeSpec], sets: Sequence[str]) -> 
     return out
 
 
+def make_node(spec: bringup_spec.NodeSpec, values: dict[str, Any], context: Context, namespace: str = "") -> Node:
+    """Construct the node `spec` names with `values` as its parameter overrides (what `ros2 launch`
+    does for one node of the launch file): `a2r ros up` and `a2r demo` start nodes this way."""
+    cls = getattr(importlib.import_module(spec.module), spec.class_name)
+    overrides = [Parameter(name, value=value) for name, value in values.items()]
+    return cls(spec.name, context=context, namespace=namespace or None, parameter_overrides=overrides)
+
+
 def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
        ros_args: Sequence[str] = ()) -> int:
     """Start every node and spin until interrupted. Returns the exit code: 0 after a clean
@@ -75,10 +84,8 @@ def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
     executor = MultiThreadedExecutor(context=context)
     try:
         for spec, values in plan:
-            cls = getattr(importlib.import_module(spec.module), spec.class_name)
-            overrides = [Parameter(name, value=value) for name, value in values.items()]
             try:
-                node = cls(spec.name, context=context, namespace=namespace or None, parameter_overrides=overrides)
+                node = make_node(spec, values, context, namespace)
             except A2RError as exc:
                 logger.fatal(f"cannot start {spec.name}: {exc}")
                 return 1

@@ -27,7 +27,6 @@ episodes, on the same executor and context.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import threading
@@ -41,7 +40,6 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
@@ -179,11 +177,6 @@ def node_plan(cfg: DemoConfig, model: dict, instruction: str) -> dict[str, tuple
     return out
 
 
-def _make_node(spec: Any, values: dict, context: Context) -> Node:
-    cls = getattr(importlib.import_module(spec.module), spec.class_name)
-    return cls(spec.name, context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-
-
 # -- the listener: live rewards and the camera frames' arrival times -----------------------------
 class _Listener(Node):
     """Prints every reward as it arrives; keeps (reward, wall arrival) and, per camera stamp, the
@@ -293,7 +286,7 @@ def _plan(plan: dict, context: Context, executor: MultiThreadedExecutor, listene
           f"from {source}", flush=True)
     listener.take()
     listener.label = episode.name
-    planner = _make_node(spec, values, context)
+    planner = bringup.make_node(spec, values, context)
     executor.add_node(planner)
     try:
         finished = planner.wait_done(cfg.planner_timeout_s)
@@ -334,7 +327,7 @@ def run(cfg: DemoConfig) -> dict:
     try:
         t0 = time.monotonic()
         for name in ("metaworld_bridge", "reward_node"):
-            nodes.append(_make_node(*plan[name], context))
+            nodes.append(bringup.make_node(*plan[name], context))
         bridge = nodes[0]
         dt = float(bridge.sim.dt)
         listener = _Listener(context, plan["metaworld_bridge"][1]["camera_topic"])
