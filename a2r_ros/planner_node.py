@@ -221,6 +221,10 @@ class PlannerNode(Node):
         except PlannerStopped:
             pass
         except Exception as exc:  # noqa: BLE001 - reported on the node, the process stays up
+            if self._stop.is_set() or not self.context.ok():
+                # Ctrl-C / SIGTERM: rclpy shut the context down under a call in flight. That is
+                # the end of the run, not a planner failure: no ERROR line on a clean shutdown.
+                return
             self.error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"planner stopped: {self.error}")
         finally:
