@@ -13,19 +13,17 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from a2r_core.clips import clip_indices
 from a2r_core.errors import InputError
 
 
 def uniform_frame_indices(num_in: int, num_out: int, device: torch.device | None = None) -> torch.Tensor:
-    """`num_out` indices spread uniformly over `num_in` frames, first and last frame included.
+    """`num_out` indices spread uniformly over `num_in` frames, first and last frame included:
+    `a2r_core.clips.clip_indices`, the one clip rule shared with the trainer and the planner.
 
     Clips shorter than `num_out` repeat frames (nearest index), longer ones are subsampled.
     """
-    if num_in < 1:
-        raise InputError(f"clip has {num_in} frames; need at least 1")
-    if num_out == 1:
-        return torch.full((1,), num_in - 1, dtype=torch.long, device=device)  # the newest frame
-    return torch.linspace(0, num_in - 1, num_out, device=device).round().long()
+    return torch.from_numpy(clip_indices(num_in, num_out)).to(device)
 
 
 def preprocess_clips(

@@ -14,6 +14,7 @@ from typing import Any, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
+from a2r_core.clips import candidate_clip, candidate_future_steps, thin
 from a2r_core.errors import InputError
 
 
@@ -94,36 +95,19 @@ class RolloutBatch:
 
 def subsample_frames(frames: np.ndarray, max_frames: Optional[int]) -> np.ndarray:
     """Keep at most `max_frames` frames [.., T, H, W, 3] along axis -4, evenly spaced, first and
-    last kept (reward models look at the start and the outcome)."""
-    t = frames.shape[-4]
-    if max_frames is None or t <= max_frames:
-        return frames
-    idx = np.round(np.linspace(0, t - 1, max_frames)).astype(int)
-    return np.take(frames, idx, axis=-4)
+    last kept: `a2r_core.clips.thin`, the one clip rule (reward models look at the start and the
+    outcome)."""
+    return thin(frames, max_frames)
 
 
-def rollout_candidates(
-    model: RolloutModel,
-    start: Any,
-    actions: np.ndarray,
-    action_repeat: int = 1,
-    render: bool = True,
-    context_frames: Optional[np.ndarray] = None,
-    max_clip_frames: Optional[int] = None,
-) -> RolloutBatch:
-    """Roll every candidate action sequence out from `start` and (optionally) render its future.
-
-    Each candidate: restore `start`, then for each planning action apply it `action_repeat` times
-    and render one frame. `context_frames` (uint8 [C, H, W, 3], e.g. the frames executed so far,
-    ending with the current one) are prepended to every clip so a reward model sees the whole
-    attempt, then clips are thinned to `max_clip_frames`. The model is left at `start`.
-    """
-    actions = np.asarray(actions, dtype=np.float64)
-    if actions.ndim != 3 or actions.shape[0] < 1 or actions.shape[1] < 1:
-        raise InputError(f"rollout_candidates: actions must be [N, H, A] with N, H >= 1, got {actions.shape}")
-    if action_repeat < 1:
-        raise InputError(f"rollout_candidates: action_repeat must be >= 1, got {action_repeat}")
+def roll_futures(model: RolloutModel, start: Any, actions: np.ndarray, action_repeat: int,
+                 render_steps: np.ndarray) -> tuple[Optional[np.ndarray], list[dict], np.ndarray]:
+    """Roll each candidate [N, H, A] out from `start` (each planning action applied `action_repeat`
+    times) and render the frames after the planning actions listed in `render_steps` (sorted
+    indices into the horizon; empty: render nothing) -> (frames uint8 [N, k, h, w, 3] or None,
+    info after each candidate's last step, success flags [N]). The model is left at `start`."""
     n, horizon = actions.shape[:2]
+    wanted = set(int(h) for h in render_steps)
     infos: list[dict] = []
     successes = np.zeros(n, dtype=bool)
     futures: list[np.ndarray] = []
@@ -134,22 +118,60 @@ def rollout_candidates(
         for h in range(horizon):
             for _ in range(action_repeat):
                 info = model.step(actions[i, h])
-            if render:
+            if h in wanted:
                 frames.append(model.render())
         infos.append(info)
         successes[i] = model.success()
-        if render:
+        if wanted:
             futures.append(np.stack(frames))
     model.restore(start)
+    return (np.stack(futures) if wanted else None), infos, successes
+
+
+def rollout_candidates(
+    model: RolloutModel,
+    start: Any,
+    actions: np.ndarray,
+    action_repeat: int = 1,
+    render: bool = True,
+    context_frames: Optional[np.ndarray] = None,
+    max_clip_frames: Optional[int] = None,
+    pool: Optional[Any] = None,
+) -> RolloutBatch:
+    """Roll every candidate action sequence out from `start` and (optionally) render its future.
+
+    Each candidate: restore `start`, then for each planning action apply it `action_repeat` times.
+    `context_frames` (uint8 [C, H, W, 3], e.g. the frames executed so far, ending with the current
+    one) come first in every clip so a reward model sees the whole attempt; the clip (context +
+    one frame after each planning action) is thinned to `max_clip_frames` by the one clip rule
+    (`a2r_core.clips`), and only the future frames that survive thinning are rendered (rendering
+    is most of a candidate's cost). The model is left at `start`. With `pool` (a
+    `a2r_core.planning.parallel.RolloutPool` over copies of `model`), the candidates are rolled out
+    by its worker processes instead, with the same results.
+    """
+    actions = np.asarray(actions, dtype=np.float64)
+    if actions.ndim != 3 or actions.shape[0] < 1 or actions.shape[1] < 1:
+        raise InputError(f"rollout_candidates: actions must be [N, H, A] with N, H >= 1, got {actions.shape}")
+    if action_repeat < 1:
+        raise InputError(f"rollout_candidates: action_repeat must be >= 1, got {action_repeat}")
+    horizon = actions.shape[1]
+    ctx = None
+    if render and context_frames is not None and len(context_frames):
+        ctx = np.asarray(context_frames, dtype=np.uint8)
+        if ctx.ndim != 4 or ctx.shape[-1] != 3:
+            raise InputError(f"rollout_candidates: context_frames must be [C, H, W, 3], got {ctx.shape}")
+    history = 0 if ctx is None else ctx.shape[0]
+    steps = candidate_future_steps(history, horizon, max_clip_frames) if render else np.zeros(0, np.int64)
+    if pool is not None:
+        future, infos, successes = pool.roll(start, actions, action_repeat, steps)
+    else:
+        future, infos, successes = roll_futures(model, start, actions, action_repeat, steps)
     clips = None
     if render:
-        clips = np.stack(futures)  # [N, H, h, w, 3]
-        if context_frames is not None and len(context_frames):
-            ctx = np.asarray(context_frames, dtype=np.uint8)
-            if ctx.ndim != 4 or ctx.shape[1:] != clips.shape[2:]:
-                raise InputError(
-                    f"rollout_candidates: context_frames must be [C, {clips.shape[2]}, {clips.shape[3]}, 3], got {ctx.shape}"
-                )
-            clips = np.concatenate([np.broadcast_to(ctx, (n, *ctx.shape)), clips], axis=1)
-        clips = np.ascontiguousarray(subsample_frames(clips, max_clip_frames))
+        if ctx is not None and ctx.shape[1:] != future.shape[2:]:
+            raise InputError(
+                f"rollout_candidates: context_frames must be [C, {future.shape[2]}, {future.shape[3]}, 3], got {ctx.shape}")
+        if ctx is None:
+            ctx = np.zeros((0, *future.shape[2:]), dtype=np.uint8)
+        clips = np.ascontiguousarray(candidate_clip(ctx, future, steps, horizon, max_clip_frames))
     return RolloutBatch(actions=actions, clips=clips, infos=infos, successes=successes)
