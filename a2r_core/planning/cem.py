@@ -133,10 +133,14 @@ class PlanResult:
 class CEMPlanner:
     """The cross-entropy method over action sequences of a `RolloutModel`; see the module doc."""
 
-    def __init__(self, config: CEMConfig, model: RolloutModel, scorer: RolloutScorer) -> None:
+    def __init__(self, config: CEMConfig, model: RolloutModel, scorer: RolloutScorer,
+                 pool: Optional[Any] = None) -> None:
+        """`pool`: a `a2r_core.planning.parallel.RolloutPool` over copies of `model` that rolls the
+        candidates out in worker processes (None: in this process)."""
         self.config = config
         self.model = model
         self.scorer = scorer
+        self.pool = pool
         low, high = (np.asarray(b, dtype=np.float64) for b in model.action_bounds)
         if low.shape != high.shape or low.ndim != 1 or not np.all(low < high):
             raise ConfigError(f"CEMPlanner: bad action bounds low={low} high={high}")
@@ -167,7 +171,7 @@ class CEMPlanner:
                 self.model, start, cands, cfg.action_repeat, render=self.scorer.needs_frames,
                 context_frames=context_frames if cfg.include_history else (
                     context_frames[-1:] if context_frames is not None else None),
-                max_clip_frames=cfg.max_clip_frames,
+                max_clip_frames=cfg.max_clip_frames, pool=self.pool,
             )
             rollouts += cfg.samples
             scores = np.asarray(self.scorer(batch), dtype=np.float64)

@@ -39,9 +39,12 @@ _SKIP = frozenset({"model", "data", "mujoco_renderer", "renderer", "viewer", "_v
 
 @dataclass(frozen=True)
 class MetaWorldSnapshot:
-    """One instant of a MetaWorld episode (valid for the env that made it, any episode)."""
+    """One instant of a MetaWorld episode. Valid for any `MetaWorldRollout` of the same task and
+    look (`signature`), any episode: planners' worker processes restore the main process's
+    snapshots into their own copies of the env (a2r_core.planning.parallel)."""
 
-    env_id: int
+    signature: tuple
+    seed: Optional[int]          # the episode's reset seed: it also placed objects in mjModel
     physics: np.ndarray          # mj_getState(mjSTATE_INTEGRATION)
     python: dict                 # plain attributes of the MetaWorld env object
     success: bool
@@ -74,11 +77,13 @@ class MetaWorldRollout:
         self.instruction = instruction or _default_instruction(env.task)
         self._success = False
         self._dense_reward = 0.0
+        self._seed: Optional[int] = None
 
     # -- episode ---------------------------------------------------------------------------------
     def reset(self, seed: int) -> np.ndarray:
         """Start an episode (object/goal positions from `seed`); returns the observation."""
         obs = self.env.reset(seed)
+        self._seed = int(seed)
         self._success, self._dense_reward = False, 0.0
         return obs
 
@@ -101,13 +106,26 @@ class MetaWorldRollout:
                 python[name] = value
             elif isinstance(value, np.ndarray) and not _owned_by_data(value, self.env.data):
                 python[name] = value.copy()
-        return MetaWorldSnapshot(id(self), physics, python, self._success, self._dense_reward)
+        return MetaWorldSnapshot(self.signature, self._seed, physics, python, self._success, self._dense_reward)
+
+    @property
+    def signature(self) -> tuple:
+        """What a snapshot must match to be restored here: task, look and physics state size."""
+        import mujoco
+
+        size = mujoco.mj_stateSize(self.env.model, mujoco.mjtState.mjSTATE_INTEGRATION)
+        return (self.env.task, self.env.variant.name, int(size))
 
     def restore(self, snapshot: MetaWorldSnapshot) -> None:
         import mujoco
 
-        if not isinstance(snapshot, MetaWorldSnapshot) or snapshot.env_id != id(self):
-            raise InputError("MetaWorldRollout.restore: snapshot was not made by this rollout model")
+        if not isinstance(snapshot, MetaWorldSnapshot) or snapshot.signature != self.signature:
+            raise InputError("MetaWorldRollout.restore: snapshot was not made by a rollout model of this "
+                             f"task and look ({self.signature[:2]})")
+        if snapshot.seed is not None and snapshot.seed != self._seed:
+            # MetaWorld's reset places objects and goals in mjModel (body/site positions), which
+            # the physics state does not hold: start this copy's episode from the same seed first.
+            self.reset(snapshot.seed)
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         mujoco.mj_setState(self.env.model, self.env.data, snapshot.physics, spec)
         mujoco.mj_forward(self.env.model, self.env.data)  # positions etc. derived from the state

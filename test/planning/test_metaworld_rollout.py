@@ -81,7 +81,7 @@ def test_episode_limit_freezes_instead_of_failing(model) -> None:
 def test_bad_inputs_are_input_errors(model) -> None:
     with pytest.raises(InputError, match="4 finite numbers"):
         model.step(np.zeros(3))
-    with pytest.raises(InputError, match="not made by this"):
+    with pytest.raises(InputError, match="not made by a rollout model of this task"):
         model.restore(object())
     with pytest.raises(InputError, match="expected a MetaWorldEnv"):
         MetaWorldRollout(object())
