@@ -45,7 +45,7 @@ HUMAN = 0
 ROBOT = 1
 
 OBJECTIVES = ("a2r", "no_failure_data", "bce_only", "dvd")
-LOSS_NAMES = ("cdc", "vlc", "fvlc", "bce", "dvd")
+LOSS_NAMES = ("cdc", "vlc", "fvlc", "bce", "dvd", "progress")
 
 
 @dataclass
@@ -238,12 +238,24 @@ class ObjectiveConfig:
     (CDC + VLC without failure texts; the sampler drops failure clips), "bce_only" (CDC + plain
     VLC + BCE: failures seen only through the success head), "dvd" (the pair discriminator only).
     temperature: fixed tau for every contrastive loss; None uses the model's learnable logit_scale.
+    progress: add the progress objective (a2r_core.training.progress; beyond the paper, off by
+    default so "a2r" stays the paper's method), weighted by weights["progress"]. It needs training
+    clips that are whole episodes with more frames than the model samples (data num_frames, e.g.
+    16), so prefixes can be cut. progress_rewind: also rank rewound attempts below the cut they were
+    rewound from; progress_failures: rank robot failures below the batch's successes of the same
+    task; progress_human: also cut prefix pairs from the second domain's demonstrations;
+    progress_full_fraction: how often the later cut of a prefix pair is the whole clip.
     """
 
     objective: str = "a2r"
     weights: dict[str, float] = field(default_factory=dict)
     temperature: Optional[float] = None
     dvd_hidden: int = 256
+    progress: bool = False
+    progress_rewind: bool = True
+    progress_failures: bool = True
+    progress_human: bool = False
+    progress_full_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -255,6 +267,10 @@ class ObjectiveConfig:
             if not isinstance(w, (int, float)) or w < 0:
                 raise ConfigError(f"loss.weights.{name}: must be a number >= 0, got {w!r}")
         self.weights = {name: float(self.weights.get(name, 1.0)) for name in LOSS_NAMES}
+        if not 0.0 <= self.progress_full_fraction <= 1.0:
+            raise ConfigError(f"loss.progress_full_fraction: must be in [0, 1], got {self.progress_full_fraction!r}")
+        if self.progress and self.objective == "dvd":
+            raise ConfigError("loss.progress: the dvd baseline has no clip reward to rank; use it with another objective")
         if self.temperature is not None and not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
             raise ConfigError(f"loss.temperature: must be > 0 or null, got {self.temperature!r}")
 

@@ -293,6 +293,19 @@ class RewardModel:
             most_likely_failure_mode=best.cpu().numpy().astype(np.int32),
         )
 
+    def reward_for(self, clips, instructions: Sequence[str]) -> np.ndarray:
+        """Each clip's reward for its own instruction -> float32 [B]: the planner's reward
+        function (`a2r_core.planning.ClipRewardScorer`, RL wrappers), through `score`.
+
+        `instructions` has one entry per clip (repeats are scored once per distinct text)."""
+        instructions = _check_instructions(instructions)
+        n = len(clips)
+        if len(instructions) != n:
+            raise InputError(f"reward_for: {n} clips but {len(instructions)} instructions (one per clip)")
+        distinct = list(dict.fromkeys(instructions))
+        out = self.score(clips, distinct).reward
+        return out[np.arange(n), [distinct.index(t) for t in instructions]]
+
 
 def _looks_like_hub_id(text: str) -> bool:
     parts = text.split("/")

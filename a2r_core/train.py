@@ -41,6 +41,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from a2r_core.clips import clip_indices
 from a2r_core.clustering import FailureClusterer
 from a2r_core.data.sampler import BalancedBatchSampler
 from a2r_core.errors import CheckpointError, ConfigError
@@ -49,6 +50,7 @@ from a2r_core.training import state as train_state
 from a2r_core.training.config import TrainConfig
 from a2r_core.training.datasets import build_dataset
 from a2r_core.training.logs import RunLogger
+from a2r_core.training.progress import clip_rewards, make_progress_batch, progress_loss
 
 TRAIN_STATE_KEY = "train_state"
 
@@ -135,9 +137,19 @@ class _TrainStep(nn.Module):
         self.objective = objective
 
     def forward(self, video: torch.Tensor, instructions: list[str], task_ids: torch.Tensor,
-                labels: LossLabels):
+                labels: LossLabels, progress_pairs: Optional[torch.Tensor] = None):
+        """The objective's (total, parts). With `progress_pairs`, rows past the labelled batch are
+        the progress objective's extra clips: the paper's losses see only the labelled rows, the
+        progress loss ranks pairs over all rows (a2r_core.training.progress)."""
         features = self.model(video, instructions, task_ids)
-        return self.objective(features, labels)
+        if progress_pairs is None:
+            return self.objective(features, labels)
+        n = labels.task.shape[0]
+        main = {k: (v if k == "logit_scale" else v[:n]) for k, v in features.items()}
+        total, parts = self.objective(main, labels)
+        rank = progress_loss(clip_rewards(features, self.model.config.reward_mode), progress_pairs)
+        parts["progress"] = rank.detach()
+        return total + self.objective.config.weights["progress"] * rank, parts
 
 
 def _bf16_supported(device: torch.device) -> bool:
@@ -252,6 +264,7 @@ class Trainer:
         self.metric_name = cfg.resolved_val_metric
         # Checkpoints score, by default, with the reward they were selected on.
         self.model.config.reward_mode = "contrast" if self.metric_name == "auroc_contrast" else "cosine"
+        self._progress_rng = np.random.default_rng([cfg.seed, 7919])  # progress objective's cuts
         self.best_metric = -math.inf
         self.best_epoch = -1
         self.history: list[dict] = []
@@ -451,6 +464,21 @@ class Trainer:
         prompt_rows = torch.tensor([self.model.task_index(r.task) if r.domain == "robot" else -1 for r in recs])
         return LossLabels(task, domain, success, cluster).to(self.device), prompt_rows.to(self.device)
 
+    def _with_progress_clips(self, items, prompt_rows: torch.Tensor):
+        """The batch's clips (resampled to the model's frame count by the one clip rule) followed
+        by the progress objective's extra clips; their instructions, prompt rows and ranked pairs."""
+        cfg, k = self.cfg.loss, self.model.config.num_frames
+        recs = [self.train_set.records[it["index"]] for it in items]
+        pb = make_progress_batch(
+            [it["frames"] for it in items], [r.success or r.domain != "robot" for r in recs],
+            [r.domain == "robot" for r in recs], [r.task for r in recs], k, self._progress_rng,
+            rewind=cfg.progress_rewind, failures=cfg.progress_failures, human=cfg.progress_human,
+            full_fraction=cfg.progress_full_fraction)
+        frames = [it["frames"][torch.from_numpy(clip_indices(len(it["frames"]), k))] for it in items] + pb.frames
+        instructions = [it["instruction"] for it in items] + [items[s]["instruction"] for s in pb.source]
+        rows = torch.cat([prompt_rows, prompt_rows[torch.tensor(pb.source, dtype=torch.long, device=prompt_rows.device)]])
+        return frames, instructions, rows, pb.pair_tensor(self.device)
+
     def _train_epoch(self) -> float:
         self.sampler.set_epoch(self.epoch)
         loader = DataLoader(self.train_set, batch_sampler=list(self.sampler), collate_fn=list,
@@ -462,9 +490,14 @@ class Trainer:
         for items in bar:
             t0 = time.perf_counter()
             labels, prompt_rows = self._labels(items)
-            video = _video_batch(self.model, [it["frames"] for it in items], self.device)
+            frames = [it["frames"] for it in items]
+            instructions = [it["instruction"] for it in items]
+            pairs = None
+            if self.cfg.loss.progress:
+                frames, instructions, prompt_rows, pairs = self._with_progress_clips(items, prompt_rows)
+            video = _video_batch(self.model, frames, self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                total, parts = self.ddp(video, [it["instruction"] for it in items], prompt_rows, labels)
+                total, parts = self.ddp(video, instructions, prompt_rows, labels, pairs)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             if self.cfg.optim.grad_clip is not None:
