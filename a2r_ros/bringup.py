@@ -4,13 +4,13 @@ The PyPI ROS wheels have no `launch`/`ros2cli`. This starts the nodes listed in
 `a2r_ros.bringup_spec.NODES` (the list `launch/reward.launch.py` reads too; for a file naming the
 simulation nodes, `a2r_ros.sim_spec.SIM_EVAL_NODES`, see `nodes_for_params_file`) with the parameters
 from the same YAML file, plus `--set name=value` overrides typed per parameter, on one
-MultiThreadedExecutor, until Ctrl-C / SIGTERM.
+MultiThreadedExecutor, until Ctrl-C / SIGTERM. The process uses a2r's Fast DDS profile for camera
+frames (a2r_ros.dds_profile) unless the user has set one.
 """
 
 from __future__ import annotations
 
 import importlib
-import signal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +21,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from a2r_core.errors import A2RError, ConfigError
-from a2r_ros import bringup_spec
+from a2r_ros import bringup_spec, dds_profile
+from a2r_ros.node_main import ExitSignals
 
 
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -71,18 +72,24 @@ def make_node(spec: bringup_spec.NodeSpec, values: dict[str, Any], context: Cont
 
 
 def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
-       ros_args: Sequence[str] = ()) -> int:
+       ros_args: Sequence[str] = (), dds_profile_choice: str = "") -> int:
     """Start every node and spin until interrupted. Returns the exit code: 0 after a clean
-    shutdown, 1 when a node cannot start (the reason is logged, no traceback)."""
+    shutdown, 1 when a node cannot start (the reason is logged, no traceback).
+
+    `dds_profile_choice`: the Fast DDS profile of this process (a2r_ros.dds_profile: "" = the
+    A2R_DDS_PROFILE variable, else a2r's shared-memory profile unless one is set already; "none";
+    or a file). Ctrl-C and SIGTERM, any number of them, end it cleanly (node_main.ExitSignals)."""
     plan = node_parameters(config, sets, namespace)  # ConfigError before any ROS start-up
+    profile = dds_profile.apply(dds_profile_choice)  # before rclpy starts Fast DDS
+    signals = ExitSignals().install()
     context = Context()
-    rclpy.init(args=["a2r", *(["--ros-args", *ros_args] if ros_args else [])], context=context)
-    # SIGTERM (e.g. from a process supervisor) shuts down as cleanly as Ctrl-C.
-    previous = signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown(context=context))
     nodes = []
     logger = rclpy.logging.get_logger("a2r.ros.up")
-    executor = MultiThreadedExecutor(context=context)
+    executor = None
     try:
+        rclpy.init(args=["a2r", *(["--ros-args", *ros_args] if ros_args else [])], context=context)
+        executor = MultiThreadedExecutor(context=context)
+        logger.info(f"DDS profile: {profile or 'Fast DDS defaults'}")
         for spec, values in plan:
             try:
                 node = make_node(spec, values, context, namespace)
@@ -97,10 +104,12 @@ def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        # Bounded: a callback still blocked when the context went down must not hang the exit.
-        executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
+        signals.shutting_down()
+        if executor is not None:
+            # Bounded: a callback still blocked when the context went down must not hang the exit.
+            executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+        signals.finish()  # after Ctrl-C the process exits next: a late one must not make it -2
     return 0

@@ -149,6 +149,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("device", "torch device (cpu, cuda:0, ...)", "device"),
     LaunchArgument("rate", "rewards per second of camera time", "rate_hz"),
     LaunchArgument("namespace", "namespace of the node(s) and their relative topics"),
+    LaunchArgument("dds_profile", "Fast DDS profile of the started nodes: default (a2r's shared-memory "
+                                  "profile for camera frames, unless FASTDDS_DEFAULT_PROFILES_FILE is set), "
+                                  "none, or a file; empty: $A2R_DDS_PROFILE, else default"),
 )
 
 

@@ -164,6 +164,9 @@ SIM_EVAL_LAUNCH_ARGUMENTS: tuple[SimLaunchArgument, ...] = (
     SimLaunchArgument("reward_source", "service (reward node) or oracle (dense reward)",
                       (("planner_node", "reward_source"),)),
     SimLaunchArgument("namespace", "namespace of the nodes and their relative topics"),
+    SimLaunchArgument("dds_profile", "Fast DDS profile of the started nodes: default (a2r's shared-memory "
+                                     "profile, unless FASTDDS_DEFAULT_PROFILES_FILE is set), none, or a file; "
+                                     "empty: $A2R_DDS_PROFILE, else default"),
 )
 
 

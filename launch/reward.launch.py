@@ -11,12 +11,14 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from a2r_ros import bringup_spec
+from a2r_ros import bringup_spec, dds_profile
 
 
 def _nodes(context, *args, **kwargs):
     arguments = {a.name: LaunchConfiguration(a.name).perform(context) for a in bringup_spec.LAUNCH_ARGUMENTS}
     params_file = str(bringup_spec.params_file_path())
+    # The camera frames' DDS profile (a2r_ros.dds_profile): the shipped one unless the user set one.
+    env = dds_profile.profile_environment(arguments["dds_profile"])
     return [
         Node(
             package=spec.package,
@@ -24,6 +26,7 @@ def _nodes(context, *args, **kwargs):
             name=spec.name,
             namespace=arguments["namespace"],
             parameters=[params_file, bringup_spec.launch_overrides(arguments, spec)],
+            additional_env=env,
             output="screen",
         )
         for spec in bringup_spec.NODES

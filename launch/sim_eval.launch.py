@@ -11,12 +11,14 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from a2r_ros import sim_spec
+from a2r_ros import dds_profile, sim_spec
 
 
 def _nodes(context, *args, **kwargs):
     arguments = {a.name: LaunchConfiguration(a.name).perform(context) for a in sim_spec.SIM_EVAL_LAUNCH_ARGUMENTS}
     params_file = str(sim_spec.sim_eval_params_file_path())
+    # The camera frames' DDS profile (a2r_ros.dds_profile): the shipped one unless the user set one.
+    env = dds_profile.profile_environment(arguments["dds_profile"])
     return [
         Node(
             package=spec.package,
@@ -24,6 +26,7 @@ def _nodes(context, *args, **kwargs):
             name=spec.name,
             namespace=arguments["namespace"],
             parameters=[params_file, sim_spec.sim_eval_overrides(arguments, spec)],
+            additional_env=env,
             output="screen",
         )
         for spec in sim_spec.SIM_EVAL_NODES

@@ -23,6 +23,25 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST
 if [ "${ROS_DISTRO:-}" = "humble" ]; then
   export ROS_LOCALHOST_ONLY="${ROS_LOCALHOST_ONLY:-1}"
 fi
+# Camera frames between processes on this machine: Fast DDS's default 512 KB shared-memory
+# segment sends larger frames as UDP fragments, which best-effort (sensor-data) QoS mostly loses
+# (11 of 180 640x480 frames measured). a2r's profile (config/fastdds_shm.xml: 100 MB shared memory,
+# UDP on 127.0.0.1 only) fixes that for every process started from this shell, the camera
+# driver's included. A profile you set yourself (FASTDDS_DEFAULT_PROFILES_FILE or
+# FASTRTPS_DEFAULT_PROFILES_FILE) is kept; A2R_DDS_PROFILE=none keeps Fast DDS's defaults.
+# FASTRTPS_DEFAULT_PROFILES_FILE is what Fast DDS 2 (Humble, Jazzy) reads; on Kilted it only
+# earns a deprecation warning in every process, so it is set only where needed.
+if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ] \
+    && [ "${A2R_DDS_PROFILE:-default}" != "none" ]; then
+  if [ "${A2R_DDS_PROFILE:-default}" = "default" ]; then
+    export FASTDDS_DEFAULT_PROFILES_FILE="$_a2r_root/config/fastdds_shm.xml"
+  else
+    export FASTDDS_DEFAULT_PROFILES_FILE="$A2R_DDS_PROFILE"
+  fi
+  case "${ROS_DISTRO:-}" in
+    humble|iron|jazzy) export FASTRTPS_DEFAULT_PROFILES_FILE="$FASTDDS_DEFAULT_PROFILES_FILE" ;;
+  esac
+fi
 # Headless MuJoCo rendering (CPU Mesa through EGL).
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"

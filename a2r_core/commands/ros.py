@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="override one parameter, typed as declared, e.g. --set rate_hz=5.0 "
                          "--set instructions=\"['open the drawer', 'close the drawer']\" (repeatable)")
     up.add_argument("--namespace", default="", help="namespace of the nodes and their relative topics")
+    up.add_argument("--dds-profile", default="", metavar="default|none|FILE",
+                    help="Fast DDS profile of this process: default = a2r's shared-memory profile for "
+                         "camera frames (config/fastdds_shm.xml) unless FASTDDS_DEFAULT_PROFILES_FILE is "
+                         "set; none = Fast DDS's defaults; or a profile file (default: $A2R_DDS_PROFILE, "
+                         "else default)")
     up.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
                     help="everything after this goes to ROS as --ros-args (e.g. --log-level debug)")
 
@@ -32,4 +37,5 @@ def run(args: argparse.Namespace) -> int:
     from a2r_ros import bringup, bringup_spec
 
     config = args.config or str(bringup_spec.params_file_path())
-    return bringup.up(config, sets=args.sets, namespace=args.namespace, ros_args=args.ros_args)
+    return bringup.up(config, sets=args.sets, namespace=args.namespace, ros_args=args.ros_args,
+                      dds_profile_choice=args.dds_profile)

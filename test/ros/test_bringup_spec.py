@@ -78,7 +78,7 @@ def test_spec_names_exist_in_the_install_tree_and_config() -> None:
         assert f"class {node.class_name}(" in module_file.read_text()
     names = {p.name for p in NODE.parameters}
     assert {a.name for a in spec.LAUNCH_ARGUMENTS} == {"camera_topic", "instruction", "checkpoint", "device",
-                                                       "rate", "namespace"}
+                                                       "rate", "namespace", "dds_profile"}
     for arg in spec.LAUNCH_ARGUMENTS:
         assert arg.parameter is None or arg.parameter in names, arg
     assert names == set(_yaml_parameters(REPO / "config" / "reward.yaml"))
