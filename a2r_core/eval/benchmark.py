@@ -68,7 +68,14 @@ CURVE_POINTS = 10  # reward curves are resampled to this many points of normalis
 
 @dataclass
 class MPCSettings:
-    """MPC success rate: rows planned with, start states, and the CEM settings (a2r_core.planning)."""
+    """MPC success rate: rows planned with, start states, and the CEM settings (a2r_core.planning).
+
+    Without `columns`, one cell per row: `tasks` x `seeds` in `variant`. With `columns` (name ->
+    {tasks: [...], variants: [...]}, both optional, defaulting to `tasks` / [variant]), one cell per
+    (row, column), each over its tasks x variants x `seeds`. image_size: the renders the reward
+    scores (None: the suite's image size; the model's input size is cheapest, docs/planning.md);
+    workers: processes that roll candidates out (MetaWorld; 1 = in-process).
+    """
 
     rows: list[str] = field(default_factory=lambda: ["a2r", "oracle", "random"])
     tasks: list[str] = field(default_factory=lambda: ["push_left"])
@@ -76,12 +83,27 @@ class MPCSettings:
     variant: str = "default"
     max_steps: int = 12
     cem: dict = field(default_factory=dict)
+    columns: Optional[dict] = None
+    image_size: Optional[int] = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         from a2r_core.planning import CEMConfig
 
         for r in self.rows:
             parse_row(r)
+        if self.columns is not None:
+            if not isinstance(self.columns, dict) or not self.columns:
+                raise ConfigError("mpc.columns: a non-empty mapping of column name -> {tasks, variants}")
+            for name, col in self.columns.items():
+                if not isinstance(col, dict) or set(col) - {"tasks", "variants"}:
+                    raise ConfigError(f"mpc.columns.{name}: a mapping with optional keys tasks, variants")
+                if not col.get("tasks", self.tasks) or not col.get("variants", [self.variant]):
+                    raise ConfigError(f"mpc.columns.{name}: tasks and variants must be non-empty")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"mpc.workers: must be an integer >= 1, got {self.workers!r}")
+        if self.image_size is not None and self.image_size < 16:
+            raise ConfigError(f"mpc.image_size: must be >= 16, got {self.image_size}")
         if self.max_steps < 1:
             raise ConfigError(f"mpc.max_steps: must be >= 1, got {self.max_steps}")
         if not self.tasks or not self.seeds:
@@ -239,9 +261,11 @@ class EvalConfig:
             missing = [r for r in m.mpc.rows if r not in names]
             if missing:
                 raise ConfigError(f"metaworld.mpc.rows: {missing} are not MetaWorld rows")
-            for t in m.mpc.tasks:
-                check_task(t)
-            get_variant(m.mpc.variant)
+            for col in _mpc_columns(m.mpc).values():
+                for t in col["tasks"]:
+                    check_task(t)
+                for v in col["variants"]:
+                    get_variant(v)
 
     def suite_rows(self, suite: str) -> list[RowSpec]:
         """The rows that run on `suite` (MetaWorld may run a subset: `metaworld.rows`)."""
@@ -276,7 +300,10 @@ class EvalConfig:
         raw.setdefault("seed", self.seed)
         extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
-        raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective}
+        raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective, "progress": row.progress}
+        if not row.progress:  # the paper's clips: the model's frame count, sampled with jitter
+            frames = (raw.get("model") or {}).get("num_frames", 8)
+            raw["data"]["train"] = {**raw["data"]["train"], "num_frames": frames}
         if row.num_failure_prompts is not None:
             raw["model"] = {**(raw.get("model") or {}), "num_failure_prompts": row.num_failure_prompts}
         raw["runtime"] = {**(raw.get("runtime") or {}), "progress": self.progress}
@@ -542,6 +569,14 @@ def _mpc_settings(cfg: EvalConfig, suite: str):
     return None, 0
 
 
+def _mpc_columns(m: MPCSettings) -> dict[str, dict]:
+    """Column name -> {tasks, variants} of an MPC setting ("" names the single implicit column)."""
+    if m.columns is None:
+        return {"": {"tasks": list(m.tasks), "variants": [m.variant]}}
+    return {name: {"tasks": list(col.get("tasks", m.tasks)), "variants": list(col.get("variants", [m.variant]))}
+            for name, col in m.columns.items()}
+
+
 def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom") -> dict:
     """Run the whole protocol; write results, tables and plots to `out_dir` atomically; return the
     results dict (also in `out_dir/results.json`)."""
@@ -560,7 +595,7 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
     try:
         suites = _suites(cfg, tmp)
         results: dict = {"profile": profile, "rows": cfg.rows, "columns": [], "cells": {}, "train": {},
-                         "checkpoints": {}, "mpc": {},
+                         "checkpoints": {}, "mpc": {}, "planner_view": {},
                          "oracle_tasks": list(cfg.pybullet.tasks) if cfg.pybullet else [],
                          "config": _plain(cfg)}
         for name, cols, _, _ in suites:
@@ -590,8 +625,16 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
                 results["cells"].setdefault(spec.name, {}).update(evaluate_column_parts(scorer, c, cfg.max_prefixes))
             m, image_size = _mpc_settings(cfg, suite)
             if m is not None and spec.name in m.rows:
-                results["mpc"][f"{suite}/{spec.name}"] = online.mpc_success(
-                    scorer, spec, m.tasks, m.seeds, m.variant, image_size, m.max_steps, m.cem, sim=suite)
+                for name, col in _mpc_columns(m).items():
+                    key = f"{suite}/{spec.name}" + (f"/{name}" if name else "")
+                    results["mpc"][key] = {"column": name or m.variant, **online.mpc_success(
+                        scorer, spec, col["tasks"], m.seeds, m.variant, m.image_size or image_size, m.max_steps,
+                        m.cem, sim=suite, variants=col["variants"], workers=m.workers, progress=cfg.progress)}
+            view = cfg.metaworld.planner_view if suite == "metaworld" and cfg.metaworld is not None else None
+            if view is not None and spec.kind != "oracle":
+                from a2r_core.eval.planner_view import planner_view
+
+                results["planner_view"][f"{suite}/{spec.name}"] = planner_view(online.clip_reward_fn(scorer), view)
         results["wall_seconds"] = round(time.perf_counter() - t_start, 1)
         report.write_all(results, tmp)
         if out.exists():

@@ -173,7 +173,9 @@ class MetaWorldSuite:
     data and output_dir) are the base config of this suite's trained rows (None: the eval's `train:`);
     checkpoints: row -> checkpoint directory evaluated instead of training that row; image_size: the
     best-of-N and MPC renders (None: generate.size, else 112); frames: frames per best-of-N clip
-    (None: generate.frames, else 16); per_variant: also one column per held-out variant.
+    (None: generate.frames, else 16); per_variant: also one column per held-out variant;
+    planner_view: where the planner's ranking of every non-oracle row is measured
+    (a2r_core.eval.planner_view; None: not measured).
     """
 
     rows: Optional[list[str]] = None
@@ -186,6 +188,7 @@ class MetaWorldSuite:
     per_variant: bool = True
     best_of_n: Optional[MetaWorldBestOfN] = None
     mpc: Optional[object] = None  # benchmark.MPCSettings (built by EvalConfig, which owns that class)
+    planner_view: Optional[object] = None  # planner_view.PlannerViewSettings: the planner's ranking
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -197,6 +200,10 @@ class MetaWorldSuite:
                               f"{GENERATE_SCRIPT}) and `generate` (a tiny set made in-run)")
         if isinstance(self.best_of_n, dict):
             self.best_of_n = build_dataclass(MetaWorldBestOfN, self.best_of_n, "metaworld.best_of_n")
+        if isinstance(self.planner_view, dict):
+            from a2r_core.eval.planner_view import PlannerViewSettings
+
+            self.planner_view = build_dataclass(PlannerViewSettings, self.planner_view, "metaworld.planner_view")
         if not isinstance(self.checkpoints, dict) or not all(isinstance(v, str) for v in self.checkpoints.values()):
             raise ConfigError("metaworld.checkpoints: must map row names to checkpoint directories")
         if self.image_size is None:

@@ -96,3 +96,15 @@ def best_of_n_success(scores: np.ndarray, successes: np.ndarray) -> float:
         return float("nan")
     top = s == s.max(axis=1, keepdims=True)
     return float(((top * y).sum(axis=1) / top.sum(axis=1)).mean())
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate (successes of n trials); (nan, nan) for n = 0.
+    Why Wilson: with 10 episodes a rate of 0 or 1 still gets an honest, non-degenerate interval."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

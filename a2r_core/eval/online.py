@@ -49,7 +49,7 @@ def best_of_n(final_scores: np.ndarray, clips: Sequence[EvalClip]) -> dict:
 
 
 @contextmanager
-def _rollout_model(sim: str, task: str, variant: str, image_size: int, seed: int, env_steps: int):
+def rollout_model(sim: str, task: str, variant: str, image_size: int, seed: int, env_steps: int):
     """A RolloutModel at the start state `seed` of `task` in simulator `sim` ("pybullet" |
     "metaworld"), closed afterwards."""
     from a2r_core.planning import PybulletRollout
@@ -60,39 +60,71 @@ def _rollout_model(sim: str, task: str, variant: str, image_size: int, seed: int
         with TabletopEnv(TabletopConfig(task=task, variant=variant, image_size=image_size), seed=seed) as env:
             yield PybulletRollout(env)
     elif sim == "metaworld":
-        from a2r_core.planning.metaworld_rollout import MetaWorldRollout
-        from a2r_core.sim.metaworld_env import MetaWorldEnv, RenderConfig
-        from a2r_core.sim.variants import get_variant
+        from a2r_core.planning.parallel import MetaWorldModelFactory
 
         # The episode limit must not freeze the world before the planner's last candidate ends.
-        with MetaWorldEnv(task, RenderConfig(width=image_size, height=image_size), get_variant(variant),
-                          max_steps=max(500, env_steps)) as env:
-            model = MetaWorldRollout(env)
-            model.reset(seed)
+        model = MetaWorldModelFactory(task, variant, image_size, max(500, env_steps), seed)()
+        try:
             yield model
+        finally:
+            model.env.close()
     else:
         raise ConfigError(f"mpc: no rollout model for simulator {sim!r} (pybullet, metaworld)")
 
 
-def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: Sequence[int], variant: str,
-                image_size: int, max_steps: int, cem: dict, sim: str = "pybullet") -> dict:
-    """MPC success rate of one row over tasks x start seeds in simulator `sim` (see the module
-    docstring)."""
+@contextmanager
+def rollout_pool(sim: str, task: str, variant: str, image_size: int, env_steps: int, workers: int):
+    """Worker processes for the candidates of `task` (MetaWorld with workers > 1), else None.
+    One pool serves every start seed of a task: a snapshot carries the whole episode state."""
+    if sim != "metaworld" or workers <= 1:
+        yield None
+        return
+    from a2r_core.planning.parallel import MetaWorldModelFactory, RolloutPool
+
+    with RolloutPool(MetaWorldModelFactory(task, variant, image_size, max(500, env_steps)), workers) as pool:
+        yield pool
+
+
+def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_size: int, max_steps: int,
+                cem: dict, pool=None) -> dict:
+    """One MPC episode of `task` from start `seed`: CEM on `reward_fn` (a planner `ClipRewardFn`;
+    None plans on the simulator's dense reward, the oracle). Returns the episode's record."""
     from a2r_core.planning import CEMConfig, CEMPlanner, ClipRewardScorer, InfoRewardScorer, run_mpc
 
+    config = CEMConfig(**{"seed": int(seed), **cem})
+    env_steps = (max_steps + config.horizon + 1) * config.action_repeat
+    with rollout_model(sim, task, variant, image_size, int(seed), env_steps) as model:
+        scorer = InfoRewardScorer() if reward_fn is None else ClipRewardScorer(reward_fn, model.instruction)
+        res = run_mpc(model, CEMPlanner(config, model, scorer, pool=pool), max_steps=max_steps)
+    return {"task": task, "seed": int(seed), "variant": variant, "success": bool(res.success),
+            "success_step": res.success_step, "rollouts": res.rollouts, "seconds": round(res.seconds, 3)}
+
+
+def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: Sequence[int], variant: str,
+                image_size: int, max_steps: int, cem: dict, sim: str = "pybullet",
+                variants: Sequence[str] | None = None, workers: int = 1, progress: bool = False) -> dict:
+    """MPC success rate of one row over tasks x start seeds (x `variants`, default [variant]) in
+    simulator `sim` (see the module docstring), with its 95 % Wilson interval."""
+    from a2r_core.planning import CEMConfig
+    from tqdm import tqdm
+
+    reward_fn = None if spec.kind == "oracle" else clip_reward_fn(scorer)
+    config = CEMConfig(**cem)
+    env_steps = (max_steps + config.horizon + 1) * config.action_repeat
+    looks = list(variants) if variants else [variant]
+    bar = tqdm(total=len(looks) * len(tasks) * len(seeds), desc=f"mpc {sim}/{spec.name}", unit="episode",
+               disable=not progress, leave=False)
     episodes = []
     t0 = time.perf_counter()
-    for task in tasks:
-        for seed in seeds:
-            config = CEMConfig(**{"seed": int(seed), **cem})
-            env_steps = (max_steps + config.horizon + 1) * config.action_repeat
-            with _rollout_model(sim, task, variant, image_size, int(seed), env_steps) as model:
-                rollout_scorer = InfoRewardScorer() if spec.kind == "oracle" else \
-                    ClipRewardScorer(clip_reward_fn(scorer), model.instruction)
-                planner = CEMPlanner(config, model, rollout_scorer)
-                res = run_mpc(model, planner, max_steps=max_steps)
-                episodes.append({"task": task, "seed": int(seed), "success": bool(res.success),
-                                 "success_step": res.success_step, "rollouts": res.rollouts,
-                                 "seconds": round(res.seconds, 3)})
-    return {"success_rate": float(np.mean([e["success"] for e in episodes])), "episodes": episodes,
-            "sim": sim, "variant": variant, "seconds": round(time.perf_counter() - t0, 3)}
+    for look in looks:
+        for task in tasks:
+            with rollout_pool(sim, task, look, image_size, env_steps, workers) as pool:
+                for seed in seeds:
+                    episodes.append(mpc_episode(reward_fn, sim, task, int(seed), look, image_size, max_steps, cem, pool))
+                    bar.update(1)
+    bar.close()
+    wins = sum(e["success"] for e in episodes)
+    low, high = metrics.wilson_interval(wins, len(episodes))
+    return {"success_rate": wins / len(episodes), "successes": wins, "n": len(episodes), "interval": [low, high],
+            "episodes": episodes, "sim": sim, "variant": variant if not variants else ",".join(looks),
+            "seconds": round(time.perf_counter() - t0, 3)}

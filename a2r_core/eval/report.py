@@ -16,6 +16,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 METRICS = [("auroc", "Success-vs-failure AUROC"),
            ("instruction_top1", "Instruction discrimination, top-1 (true instruction vs the other tasks')"),
            ("value_order_spearman", "Value-order correlation (Spearman of reward with time, success clips)"),
@@ -85,11 +87,30 @@ def markdown(results: dict) -> str:
         lines.append("")
     if results.get("mpc"):
         lines += ["## MPC success rate (CEM, simulator state restore as dynamics)", "",
-                  "| suite/row | tasks | variant | success rate | episodes | seconds |", "|---|---|---|---|---|---|"]
+                  "| suite/row/column | tasks | variant | success rate | 95 % Wilson interval | episodes | seconds |",
+                  "|---|---|---|---|---|---|---|"]
         for row, m in results["mpc"].items():
             tasks = ", ".join(dict.fromkeys(e["task"] for e in m["episodes"] if "task" in e))
-            lines.append(f"| {row} | {tasks} | {m['variant']} | {_fmt(m['success_rate'])} | {len(m['episodes'])} | "
-                         f"{m['seconds']} |")
+            ci = m.get("interval")
+            interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "n/a"
+            lines.append(f"| {row} | {tasks} | {m['variant']} | {_fmt(m['success_rate'])} | {interval} | "
+                         f"{len(m['episodes'])} | {m['seconds']} |")
+        lines.append("")
+    if results.get("planner_view"):
+        lines += ["## The planner's ranking (a2r_core.eval.planner_view; docs/planning.md)", "",
+                  "Per planning step along expert episodes, a population of candidate futures scored by the row "
+                  "and by the simulator's dense reward: Spearman between the two (all points / where the dense "
+                  "reward varies), how often the row's top candidate is in the dense reward's top quarter "
+                  "(chance 0.25), the expert continuation's median rank, and the row's spread across "
+                  "candidates over its pixel-noise floor.", "",
+                  "| suite/row | points | Spearman | Spearman (oracle varies) | top-1 in top quarter | "
+                  "expert rank (median, of N) | spread / noise |", "|---|---|---|---|---|---|---|"]
+        for row, v in results["planner_view"].items():
+            m = v["summary"]
+            lines.append(f"| {row} | {m.get('n_points', 0)} | {_fmt(m.get('spearman'))} | "
+                         f"{_fmt(m.get('spearman_where_oracle_varies'))} | {_fmt(m.get('top1_hit_rate'))} | "
+                         f"{m.get('expert_rank_median', 'n/a')} of {m.get('population', 'n/a')} | "
+                         f"{_fmt(m.get('spread_over_noise'))} |")
         lines.append("")
     if results.get("train"):
         lines += ["## Training", "", "| suite/row | validation metric | best | epochs | steps | seconds |",
@@ -179,4 +200,31 @@ def write_all(results: dict, out_dir: str | Path) -> dict[str, Path]:
     paths["markdown"].write_text(markdown(results))
     plot_curves(results, paths["curves"])
     plot_histograms(results, paths["histograms"])
+    if results.get("planner_view"):
+        paths["planner_view"] = out / "planner_view.png"
+        plot_planner_view(results["planner_view"], paths["planner_view"])
     return paths
+
+
+def plot_planner_view(views: dict, path: Path) -> None:
+    """Spearman of each row with the dense reward against the fraction of the expert episode done
+    (one line per row and episode): where along a task a reward stops guiding the planner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, (row, v) in enumerate(views.items()):
+        for j, e in enumerate(v["episodes"]):
+            x = [p["fraction"] for p in e["points"]]
+            y = [p["spearman"] if p["spearman"] is not None and math.isfinite(p["spearman"]) else np.nan
+                 for p in e["points"]]
+            ax.plot(x, y, marker="o", color=f"C{k}", alpha=0.8, label=row if j == 0 else None)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set(xlabel="fraction of the expert episode done", ylabel="Spearman with the dense reward",
+           ylim=(-1.05, 1.05), title="The planner's ranking of candidate futures")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

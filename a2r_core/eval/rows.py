@@ -13,12 +13,16 @@ Row names (config `rows:`):
   dvd                 DVD-style same-task pair discriminator
   a2r_k1 .. a2r_k5    a2r with K = 1..5 failure prompts
   single_source:SRC   a2r trained with only failure source SRC (successes unchanged)
-  oracle              the environment's dense reward (PyBullet only)
+  ROW+progress        a trained row above plus the progress objective (a2r_core.training.progress;
+                      a2r+progress is the shipped default recipe); rows without the suffix train
+                      without it, whatever the base config says: they are the paper's objectives
+  oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,7 @@ class RowSpec:
     objective: str = "a2r"
     num_failure_prompts: Optional[int] = None
     failure_sources: Optional[tuple[str, ...]] = None
+    progress: bool = False
 
     @property
     def output(self) -> str:
@@ -51,6 +56,11 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
+    if name.endswith("+progress"):
+        base = parse_row(name[: -len("+progress")])
+        if base.kind != "trained" or base.objective == "dvd":
+            raise ConfigError(f"eval rows: {name!r}: +progress needs a trained row with a clip reward (not dvd)")
+        return dataclasses.replace(base, name=name, progress=True)
     if name in ("oracle", "random"):
         return RowSpec(name, name)
     if name in ("a2r", "no_failure_data", "bce_only", "dvd"):
@@ -62,7 +72,7 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', oracle, random")
 
 
 class RowScorer(Protocol):

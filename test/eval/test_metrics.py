@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from a2r_core.errors import InputError
+from a2r_core.eval import metrics
 from a2r_core.eval.metrics import best_of_n_success, instruction_top1, success_auroc, value_order_spearman
 
 
@@ -57,3 +58,12 @@ def test_best_of_n_picks_the_top_scored_candidate():
     assert best_of_n_success(np.zeros((2, 4)), np.array([[1, 0, 0, 0], [1, 1, 0, 0]])) == pytest.approx((0.25 + 0.5) / 2)
     with pytest.raises(InputError):
         best_of_n_success(scores, succ[:, :1])
+
+
+def test_wilson_interval_matches_the_formula_and_stays_inside_0_1():
+    low, high = metrics.wilson_interval(1, 2)
+    assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(0.9055, abs=1e-3)
+    low, high = metrics.wilson_interval(10, 10)  # all successes: an interval below 1, not [1, 1]
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-3)
+    assert metrics.wilson_interval(0, 10)[0] == 0.0
+    assert all(np.isnan(metrics.wilson_interval(0, 0)))

@@ -17,7 +17,7 @@ def _results():
                          "kind": "seen tasks / seen env", "n_clips": 4, "n_success": 2}],
             "cells": {"a2r": {"pybullet/default": cell}, "random": {"pybullet/default": dict(cell, auroc=0.5)}},
             "mpc": {"pybullet/a2r": {"success_rate": 0.5, "episodes": [{"task": "push_left"}, {"task": "push_left"}],
-                                     "variant": "default", "seconds": 1.0}},
+                                     "variant": "default", "seconds": 1.0, "interval": [0.0945, 0.9055]}},
             "train": {"pybullet/a2r": {"metric_name": "auroc_reward", "best_metric": 0.6, "epochs": 1, "steps": 2,
                                        "train_seconds": 1.5}},
             "wall_seconds": 3.0}
@@ -35,7 +35,7 @@ def test_report_files_parse(tmp_path):
     assert "| a2r | 0.750 |" in md and "| random | 0.500 |" in md  # the AUROC table
     assert "| a2r | n/a |" in md  # undefined top-1
     assert "| oracle | - |" in md and "| oracle | n/a |" not in md  # not run is not undefined
-    assert "| pybullet/a2r | push_left | default | 0.500 | 2 | 1.0 |" in md
+    assert "| pybullet/a2r | push_left | default | 0.500 | [0.095, 0.905] | 2 | 1.0 |" in md
     for key in ("curves", "histograms"):
         img = mpimg.imread(paths[key])
         assert img.ndim == 3 and img.shape[0] > 100
