@@ -1,4 +1,4 @@
-"""`a2r bench [--quick] [--sections gemm,model,node,service,sim,train] [--out DIR]`.
+"""`a2r bench [--quick] [--sections gemm,model,node,service,sim,planning,train] [--out DIR]`.
 
 Prints one table per run (the machine line, then every measured row with its fraction of the
 GEMM peak measured in the same run) and writes bench.txt, bench.json and bench.png to DIR. The
@@ -15,9 +15,9 @@ from pathlib import Path
 from a2r_core.errors import ConfigError
 
 NAME = "bench"
-HELP = "benchmark: GEMM peak, model forward, reward node, query service, simulators, training"
+HELP = "benchmark: GEMM peak, model forward, reward node, query service, simulators, planning, training"
 
-SECTIONS = ("gemm", "model", "node", "service", "sim", "train")
+SECTIONS = ("gemm", "model", "node", "service", "sim", "planning", "train")
 ROS_SECTIONS = ("node", "service")
 
 
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory for bench.txt/json/png (must not exist; "
                              "default runs/bench/<UTC time>)")
     parser.add_argument("--checkpoint", default=None,
-                        help="benchmark this a2r-small checkpoint instead of random weights (model, node, service)")
+                        help="benchmark this a2r-small checkpoint instead of random weights (model, node, service, planning)")
     parser.add_argument("--soak", action="store_true",
                         help="node section: stream 10 minutes at 30 Hz (memory over a long stream)")
 
@@ -47,7 +47,7 @@ def parse_sections(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from a2r_core.bench import gemm, model_forward, sim, training
+    from a2r_core.bench import gemm, model_forward, planning, sim, training
     from a2r_core.bench.table import BenchContext, BenchReport, machine_info
 
     sections = parse_sections(args.sections)
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             rows, skipped = sim.run(ctx)
             report.rows += rows
             report.skipped.update(skipped)
+        elif step == "planning":
+            report.rows += planning.run(ctx)
         elif step == "train":
             report.rows += training.run(ctx)
         else:
