@@ -127,6 +127,15 @@ REWARD_NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_frame_pixels", INTEGER, 1920 * 1080,
               "Reward-query service: most pixels (width*height) per frame.", min=1, max=100_000_000),
     ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "Period of the /diagnostics report.", min=0.05, max=3600.0),
+    ParamSpec("stale_timeout_s", DOUBLE, 1.0,
+              "No camera frame for this many seconds: a WARN log and diagnostics STALE (WARN before the "
+              "first frame).", min=0.05, max=3600.0),
+    ParamSpec("frame_loss_warn_ratio", DOUBLE, 0.8,
+              "WARN (log and diagnostics) when fewer than this fraction of the frames the header stamps "
+              "imply arrived over the last 2 s of stamps (0: never).", min=0.0, max=1.0),
+    ParamSpec("camera_rate_hz", DOUBLE, 0.0,
+              "The camera's frame rate when known, for the frame-loss check (0: estimated from the "
+              "header stamps; set it to catch a camera that skips frames regularly).", min=0.0, max=10000.0),
 )
 
 

@@ -16,7 +16,10 @@ One node, three jobs, one scoring path (`RewardModel.score`; the live path throu
 - Reward queries. The `a2r/query_reward` service (a2r_ros/srv/QueryReward) scores a batch of
   candidate clips x instructions; limits give STATUS_TOO_LARGE, malformed requests
   STATUS_INVALID_REQUEST, never an exception.
-- Diagnostics on `/diagnostics`: inference latency, buffer fill, dropped frames, dropped work.
+- Diagnostics on `/diagnostics`: inference latency, buffer fill, dropped frames, dropped work, and
+  the camera input (a2r_ros.camera_input): frames received against the rate the header stamps
+  imply, stamp gaps, time since the last frame. Frames being lost or no frame for
+  `stale_timeout_s` give a WARN line and a WARN / STALE status at once (checked every 0.25 s).
 
 Instructions come from the `instructions` parameter (validated in the set-parameters callback; an
 invalid value is rejected with its reason) and from std_msgs/String messages on `a2r/instruction`
@@ -50,6 +53,7 @@ from a2r_core.images import resize_frames
 from a2r_core.scoring import ScoreRow, score_clips
 from a2r_ros.node_main import run_node
 from a2r_ros import bringup_spec
+from a2r_ros.camera_input import CHECK_PERIOD_S, CameraInputWatch
 from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
 from a2r_ros.msg import RewardScore
 from a2r_ros.srv import QueryReward
@@ -224,6 +228,11 @@ class RewardNode(Node):
         self._service = self.create_service(QueryReward, SERVICE_NAME, self._on_query,
                                             callback_group=MutuallyExclusiveCallbackGroup())
         self._diag_timer = self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics)
+        # Missing frames (lost in transport, camera stopped): WARN + diagnostics, judged on a timer.
+        self.input_watch = CameraInputWatch(self, p, self.buffer.config.num_frames,
+                                            warn=lambda text: self._warn(text, throttle=False))
+        self.input_watch.start(self._image_sub.topic_name)
+        self._input_timer = self.create_timer(CHECK_PERIOD_S, self._check_input)
         self._worker.start()
         self.get_logger().info(
             f"scoring {self._image_sub.topic_name} with {self.model.model_id} on {p['device']} "
@@ -277,6 +286,7 @@ class RewardNode(Node):
     def _on_image(self, msg: Any) -> None:
         """Convert and buffer; hand any completed clip to the worker. Never runs the model."""
         self.stats.frames_received += 1
+        self.input_watch.on_frame(stamp_to_ns(msg.header.stamp))
         try:
             # Once per frame, on arrival: RGB view of the message bytes -> the model's input size
             # (uint8, the preprocessing filter). The buffer then holds small frames that own their
@@ -290,6 +300,7 @@ class RewardNode(Node):
         if result.event and result.event.startswith("reset"):
             self._warn(f"clip buffer {result.event}")
         if result.clip is not None:
+            self.input_watch.on_clip(len(result.clip.stamps_ns), self.buffer.fill)
             self._queue.put(result.clip)
 
     def _work(self) -> None:
@@ -413,10 +424,20 @@ class RewardNode(Node):
         return clips, instructions
 
     # -- diagnostics ----------------------------------------------------------------------------
-    def _warn(self, text: str, error: bool = False) -> None:
+    def _warn(self, text: str, error: bool = False, throttle: bool = True) -> None:
         self.stats.last_warning = text
         log = self.get_logger().error if error else self.get_logger().warning
-        log(text, throttle_duration_sec=5.0)
+        if throttle:
+            log(text, throttle_duration_sec=5.0)
+        else:
+            log(text)
+
+    def _check_input(self) -> None:
+        """Timer: judge the camera input; a change of state is on /diagnostics at once."""
+        if self._stop.is_set():  # being destroyed: the publishers may be gone
+            return
+        if self.input_watch.check():
+            self.publish_diagnostics()
 
     def diagnostics(self) -> DiagnosticStatus:
         """The node's health as one DiagnosticStatus (also what publish_diagnostics sends)."""
@@ -445,9 +466,13 @@ class RewardNode(Node):
             "model_id": str(self.model.model_id),
             "image_backend": BACKEND,
             "last_warning": s.last_warning,
+            **self.input_watch.values(),
         }
+        input_problem = self.input_watch.level()
         if s.model_errors or s.non_finite:
             level, message = DiagnosticStatus.ERROR, "model errors"
+        elif input_problem is not None:
+            level, message = input_problem  # STALE (no frame for stale_timeout_s) or WARN (frames lost)
         elif self._queue.dropped or s.frames_rejected or b.dropped:
             level, message = DiagnosticStatus.WARN, "dropping frames or work"
         elif s.frames_received == 0:

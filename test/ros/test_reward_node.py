@@ -66,8 +66,10 @@ class _Rig:
 
     def __init__(self, ros, checkpoint: Path, **params) -> None:
         self.ns = f"rn{os.getpid()}_{next(_NAMESPACES)}"
+        # stale_timeout_s: these tests publish in bursts with pauses between them, and check
+        # last_warning; the input watch (stale / lost frames) is test_reward_node_input.py's subject.
         values = {"checkpoint": str(checkpoint), "image_qos": "reliable", "image_qos_depth": 200,
-                  "queue_size": 1000, "diagnostics_period_s": 0.2, **params}
+                  "queue_size": 1000, "diagnostics_period_s": 0.2, "stale_timeout_s": 600.0, **params}
         self.params = {**{p.name: p.default for p in bringup_spec.REWARD_NODE_PARAMETERS}, **values}
         self.node = RewardNode(context=ros.context, namespace=self.ns,
                                parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
@@ -256,7 +258,8 @@ def test_parameters_are_declared_with_descriptors_matching_the_spec(ros, tiny_ch
             if spec.type == bringup_spec.INTEGER and spec.min is not None:
                 assert (d.integer_range[0].from_value, d.integer_range[0].to_value) == (spec.min, spec.max)
         # declared defaults are the spec's (and so the YAML's): a node started without overrides
-        overridden = {"checkpoint", "image_qos", "image_qos_depth", "queue_size", "diagnostics_period_s"}
+        overridden = {"checkpoint", "image_qos", "image_qos_depth", "queue_size", "diagnostics_period_s",
+                      "stale_timeout_s"}
         for spec in bringup_spec.REWARD_NODE_PARAMETERS:
             if spec.name not in overridden:
                 assert r.node.get_parameter(spec.name).value == spec.default, spec.name
