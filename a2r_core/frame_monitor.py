@@ -16,7 +16,8 @@ tell how many made it.
   rate (`expected_rate_hz`) replaces the estimate. A camera that drops every other frame by
   design is indistinguishable from one at half the rate; set `expected_rate_hz` to catch that.
 - Loss: frames whose stamps lie in the newest `window_s` of stamp time (at least the newest
-  `min_frames`, so sparse input is judged too), against the span of those stamps divided by the
+  `min_frames`, so sparse input is judged too, but never reaching across a stamp gap longer than
+  `window_s`: a simulator reset or a paused camera is not loss), against the span of those stamps divided by the
   period (+1). Fewer than `loss_warn_ratio` of them: "losing" (judged once the period is known:
   a given rate, or more than LATTICE_MIN_GAPS gaps seen).
 - Gaps: consecutive stamps more than `gap_factor` periods apart (counted, the largest reported).
@@ -171,8 +172,13 @@ class FrameMonitor:
         with self._lock:
             self._period_ns = period
             gaps, largest = self._gaps, self._largest_gap_ns / NS_PER_S
-        first = int(np.searchsorted(stamps, stamps[-1] - int(cfg.window_s * NS_PER_S))) if stamps.size else 0
-        in_window = stamps[min(first, max(0, stamps.size - cfg.min_frames)):]
+        window_ns = int(cfg.window_s * NS_PER_S)
+        first = int(np.searchsorted(stamps, stamps[-1] - window_ns)) if stamps.size else 0
+        # sparse input: reach back to min_frames frames, but never across a gap longer than the
+        # window (a simulator reset or a paused camera is not a stretch of lost frames)
+        while first > 0 and stamps.size - first < cfg.min_frames and stamps[first] - stamps[first - 1] <= window_ns:
+            first -= 1
+        in_window = stamps[first:]
         n = int(in_window.size)
         expected = ratio = rate = float("nan")
         # A loss verdict needs a trustworthy period: a known rate, or LATTICE_MIN_GAPS gaps seen.

@@ -109,6 +109,17 @@ def test_stamp_gaps_are_counted_and_a_restart_starts_a_new_series() -> None:
     assert status.state == OK and status.received_ratio == pytest.approx(1.0)
 
 
+def test_a_forward_jump_of_the_stamps_is_a_gap_not_a_stretch_of_lost_frames() -> None:
+    """A simulator bridge adds episode_gap_s (10 s) to its clock at every reset."""
+    monitor = FrameMonitor()
+    last = _feed(monitor, np.ones(60, bool), seconds=2.0)
+    for i in range(3):  # the first frames of the next episode
+        monitor.record(T0_NS + 59 * PERIOD_NS + 10 * 1_000_000_000 + i * PERIOD_NS, last + (i + 1) / HZ)
+    status = monitor.status(last + 4 / HZ)
+    assert status.state == OK, status.message
+    assert status.stamp_gaps == 1 and status.largest_gap_s == pytest.approx(10.0, abs=0.01)
+
+
 def test_bad_thresholds_are_config_errors() -> None:
     for kwargs in ({"stale_after_s": 0.0}, {"loss_warn_ratio": 1.5}, {"window_s": 0.0},
                    {"expected_rate_hz": -1.0}, {"gap_factor": 1.0}, {"min_frames": 2}):
