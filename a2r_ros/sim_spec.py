@@ -125,8 +125,10 @@ PLANNER_NODE_PARAMETERS: tuple[ParamSpec, ...] = tuple(
 )
 
 # The reward node in this bring-up scores candidate clips through its service; these are the
-# values config/sim_eval.yaml gives it (the rest keep config/reward.yaml's defaults).
-SIM_EVAL_REWARD_OVERRIDES = {"checkpoint": "", "instructions": ["reach the goal position"], "max_query_clips": 32}
+# values config/sim_eval.yaml gives it (the rest keep config/reward.yaml's defaults). The bridge
+# renders a frame per executed action and planning pauses them for seconds: not a stale camera.
+SIM_EVAL_REWARD_OVERRIDES = {"checkpoint": "", "instructions": ["reach the goal position"], "max_query_clips": 32,
+                             "stale_timeout_s": 600.0}
 
 METAWORLD_BRIDGE = NodeSpec("metaworld_bridge", "metaworld_bridge", "a2r_ros.metaworld_bridge",
                             "MetaWorldBridge", METAWORLD_BRIDGE_PARAMETERS)
