@@ -71,8 +71,8 @@ class MPCSettings:
     """MPC success rate: rows planned with, start states, and the CEM settings (a2r_core.planning).
 
     Without `columns`, one cell per row: `tasks` x `seeds` in `variant`. With `columns` (name ->
-    {tasks: [...], variants: [...]}, both optional, defaulting to `tasks` / [variant]), one cell per
-    (row, column), each over its tasks x variants x `seeds`. image_size: the renders the reward
+    {tasks: [...], variants: [...], seeds: [...]}, each optional, defaulting to `tasks` / [variant]
+    / `seeds`), one cell per (row, column), each over its tasks x variants x seeds. image_size: the renders the reward
     scores (None: the suite's image size; the model's input size is cheapest, docs/planning.md);
     workers: processes that roll candidates out (MetaWorld; 1 = in-process).
     """
@@ -96,10 +96,10 @@ class MPCSettings:
             if not isinstance(self.columns, dict) or not self.columns:
                 raise ConfigError("mpc.columns: a non-empty mapping of column name -> {tasks, variants}")
             for name, col in self.columns.items():
-                if not isinstance(col, dict) or set(col) - {"tasks", "variants"}:
-                    raise ConfigError(f"mpc.columns.{name}: a mapping with optional keys tasks, variants")
-                if not col.get("tasks", self.tasks) or not col.get("variants", [self.variant]):
-                    raise ConfigError(f"mpc.columns.{name}: tasks and variants must be non-empty")
+                if not isinstance(col, dict) or set(col) - {"tasks", "variants", "seeds"}:
+                    raise ConfigError(f"mpc.columns.{name}: a mapping with optional keys tasks, variants, seeds")
+                if not all(col.get(k, True) for k in ("tasks", "variants", "seeds")):
+                    raise ConfigError(f"mpc.columns.{name}: tasks, variants and seeds must be non-empty")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ConfigError(f"mpc.workers: must be an integer >= 1, got {self.workers!r}")
         if self.image_size is not None and self.image_size < 16:
@@ -570,11 +570,11 @@ def _mpc_settings(cfg: EvalConfig, suite: str):
 
 
 def _mpc_columns(m: MPCSettings) -> dict[str, dict]:
-    """Column name -> {tasks, variants} of an MPC setting ("" names the single implicit column)."""
+    """Column name -> {tasks, variants, seeds} of an MPC setting ("" names the single implicit column)."""
     if m.columns is None:
-        return {"": {"tasks": list(m.tasks), "variants": [m.variant]}}
-    return {name: {"tasks": list(col.get("tasks", m.tasks)), "variants": list(col.get("variants", [m.variant]))}
-            for name, col in m.columns.items()}
+        return {"": {"tasks": list(m.tasks), "variants": [m.variant], "seeds": list(m.seeds)}}
+    return {name: {"tasks": list(col.get("tasks", m.tasks)), "variants": list(col.get("variants", [m.variant])),
+                   "seeds": list(col.get("seeds", m.seeds))} for name, col in m.columns.items()}
 
 
 def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom") -> dict:
@@ -628,7 +628,7 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
                 for name, col in _mpc_columns(m).items():
                     key = f"{suite}/{spec.name}" + (f"/{name}" if name else "")
                     results["mpc"][key] = {"column": name or m.variant, **online.mpc_success(
-                        scorer, spec, col["tasks"], m.seeds, m.variant, m.image_size or image_size, m.max_steps,
+                        scorer, spec, col["tasks"], col["seeds"], m.variant, m.image_size or image_size, m.max_steps,
                         m.cem, sim=suite, variants=col["variants"], workers=m.workers, progress=cfg.progress)}
             view = cfg.metaworld.planner_view if suite == "metaworld" and cfg.metaworld is not None else None
             if view is not None and spec.kind != "oracle":
