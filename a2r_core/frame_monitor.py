@@ -8,13 +8,15 @@ stamp time the camera's period tells how many frames there were, and the frames 
 tell how many made it.
 
 - The camera period comes from the gaps between consecutive stamps (the last `history` of
-  them). With no loss every gap is one period; a lost frame makes a gap a whole multiple of it. So
-  the period is the largest median/d (d = 1, 2, ...) of which at least 80 % of the gaps are whole
-  multiples (within 0.1 period): d = 1 while most frames arrive, d > 1 when most are lost and
-  the median gap spans several periods. Stamps too jittery for that test (or too few gaps)
-  give the median gap: jitter never raises a false alarm, it can only hide loss. A known camera
-  rate (`expected_rate_hz`) replaces the estimate. A camera that drops every other frame by
-  design is indistinguishable from one at half the rate; set `expected_rate_hz` to catch that.
+  them). With no loss every gap is one period; a lost frame makes a gap a whole multiple of it.
+  So the period is the median gap, or else the largest g/d (g: the smallest gap, d = 1, 2, ...),
+  of which at least 90 % of the gaps are whole multiples (within 0.15 period), refined by least
+  squares over them: the median while most frames arrive, g/d when most are lost and even the
+  smallest gap spans several periods (tried from 20 gaps on: heavy loss is recognised once ~20
+  frames have arrived; until then it shows as a low received rate, or as stale input). Stamps too jittery for that test (or too few gaps) give the median gap: jitter never
+  raises a false alarm, it can only hide loss. A known camera rate (`expected_rate_hz`)
+  replaces the estimate. A camera that drops every other frame by design is indistinguishable
+  from one at half the rate; set `expected_rate_hz` to catch that.
 - Loss: frames whose stamps lie in the newest `window_s` of stamp time (at least the newest
   `min_frames`, so sparse input is judged too, but never reaching across a stamp gap longer than
   `window_s`: a simulator reset or a paused camera is not loss), against the span of those stamps divided by the
@@ -41,9 +43,30 @@ NS_PER_S = 1_000_000_000
 OK, WAITING, NO_INPUT, LOSING, STALE = "ok", "waiting", "no_input", "losing", "stale"
 # The period estimate (module docstring): gaps must be whole multiples of the period within
 # LATTICE_TOLERANCE periods, for LATTICE_FIT of them; fewer than LATTICE_MIN_GAPS gaps, or no fit up
-# to LATTICE_MAX_DIVISOR (more than ~97 % lost), give the median gap. With 8+ gaps, a random
-# (jittered, loss-free) series passes the test for some d with a probability below 1e-3.
-LATTICE_TOLERANCE, LATTICE_FIT, LATTICE_MIN_GAPS, LATTICE_MAX_DIVISOR = 0.1, 0.8, 8, 32
+# to LATTICE_MAX_DIVISOR, give the median gap; the divisors of the smallest gap are tried from
+# LATTICE_MIN_GAPS_DIVISORS gaps on. A jittery loss-free series then fits the median or nothing:
+# the simulation in test_frame_monitor.py counts chance fits (false alarms) per 10 s stream.
+LATTICE_TOLERANCE, LATTICE_FIT, LATTICE_MIN_GAPS, LATTICE_MAX_DIVISOR = 0.15, 0.9, 10, 32
+LATTICE_MIN_GAPS_DIVISORS = 20
+
+
+def _lattice_fit(gaps: np.ndarray, period: float, rounds: int = 3) -> tuple[float, float]:
+    """(refined period, fraction of `gaps` that are whole multiples of it). Each round re-fits the
+    period by least squares to the gaps that are multiples of the current one: a period taken
+    from one jittered gap is a little off, and that error grows with the multiple, so the short
+    multiples fix it first and the long ones then fit too."""
+    fits = np.zeros(gaps.shape, dtype=bool)
+    for _ in range(rounds):
+        multiples = gaps / period
+        whole = np.round(multiples)
+        fits = (np.abs(multiples - whole) <= LATTICE_TOLERANCE) & (whole >= 1)
+        if not fits.any():
+            break
+        period = float(gaps[fits].sum() / whole[fits].sum())
+    multiples = gaps / period
+    whole = np.round(multiples)
+    fits = (np.abs(multiples - whole) <= LATTICE_TOLERANCE) & (whole >= 1)
+    return period, float(fits.mean())
 
 
 @dataclass(frozen=True)
@@ -153,10 +176,14 @@ class FrameMonitor:
         median = float(np.median(gaps))
         if gaps.size < LATTICE_MIN_GAPS:
             return median
-        for d in range(1, LATTICE_MAX_DIVISOR + 1):
-            periods = gaps / (median / d)
-            if np.mean(np.abs(periods - np.round(periods)) <= LATTICE_TOLERANCE) >= LATTICE_FIT:
-                return median / d
+        base = float(gaps[gaps >= median / 8].min())  # the smallest gap (two stamps ~together: a glitch)
+        # The median first: with little loss it is the period, whatever the jitter on the smallest
+        # gap. The divisors of the smallest gap only with more evidence (more chances of a chance fit).
+        divisors = range(1, LATTICE_MAX_DIVISOR + 1) if gaps.size >= LATTICE_MIN_GAPS_DIVISORS else ()
+        for candidate in (median, *(base / d for d in divisors)):
+            period, fit = _lattice_fit(gaps, candidate)
+            if fit >= LATTICE_FIT:
+                return period
         return median
 
     def status(self, now_s: float) -> FrameStatus:

@@ -4,10 +4,10 @@ Why: frames lost on the way from a camera process (best-effort QoS without a sha
 profile, issue 15) used to leave the node silent: fewer rewards, clips of 3 frames instead of 8,
 or none. The verdicts come from `a2r_core.frame_monitor.FrameMonitor` (received frames against
 the rate the header stamps imply, stamp gaps, staleness); this module turns them into what a ROS
-user reads: a WARN line when the input goes bad (at once, then every `REPEAT_S` while it stays
-bad), an INFO line when it recovers, and diagnostics values and level. The node's timer calls
-`check()` every `CHECK_PERIOD_S`, so a problem reaches /diagnostics within stale_timeout_s +
-0.25 s (the node publishes its diagnostics on every change of state).
+user reads: a WARN line when the input goes bad (at once, then at most one per kind of problem
+per `REPEAT_S`), an INFO line when it recovers, and diagnostics values and level. The node's
+timer calls `check()` every `CHECK_PERIOD_S`, so a problem reaches /diagnostics within
+stale_timeout_s + 0.25 s (the node publishes its diagnostics on every change of state).
 
 The image callback only calls `on_frame` / `on_clip` (a deque append under a lock); all
 judging happens in the timer.
@@ -36,8 +36,8 @@ class CameraInputWatch:
     def __init__(self, node: Node, params: Mapping[str, Any], clip_frames: int,
                  warn: Callable[[str], None] | None = None) -> None:
         """`warn`: how a problem is logged (the reward node's own warning path, which also
-        records it as `last_warning`); default: the node's logger. Never throttled here:
-        `check()` itself logs only on a change and every REPEAT_S."""
+        records it as `last_warning`); default: the node's logger. Not throttled by the logger:
+        `check()` logs each kind of problem at most once per REPEAT_S."""
         self._node = node
         self._warn = warn or node.get_logger().warning
         self._clip_frames = int(clip_frames)
@@ -51,7 +51,7 @@ class CameraInputWatch:
         self.status: fm.FrameStatus | None = None
         self.short_clips = 0
         self.last_clip_frames = 0
-        self._last_repeat = 0.0
+        self._last_logged: dict[str, float] = {}
 
     def start(self, topic: str) -> None:
         """The subscription exists: staleness counts from now."""
@@ -70,16 +70,20 @@ class CameraInputWatch:
             self.short_clips += 1
 
     def check(self) -> bool:
-        """Judge the input now; log on a change of state (and every REPEAT_S while bad).
+        """Judge the input now; log a problem (once per state per REPEAT_S) and a recovery.
         Returns True when the state changed (the caller then publishes diagnostics at once)."""
         now = time.monotonic()
         previous = self.status
         self.status = status = self.monitor.status(now)
         changed = previous is None or previous.state != status.state
-        if status.problem and (changed or now - self._last_repeat >= REPEAT_S):
-            self._last_repeat = now
+        # One line per state per REPEAT_S: the first at once; input that flickers between stale
+        # and arriving (most frames lost) does not flood the log; diagnostics follow every change.
+        due = now - self._last_logged.get(status.state, float("-inf")) >= REPEAT_S
+        if status.problem and due:
+            self._last_logged[status.state] = now
             self._warn(self.describe(status))
-        elif changed and previous is not None and previous.problem:
+        elif changed and previous is not None and previous.problem and due:
+            self._last_logged[status.state] = now
             self._node.get_logger().info(f"camera input on {self.topic} back to normal: {status.message}")
         return changed
 

@@ -45,7 +45,7 @@ def test_a_full_stream_is_ok_at_the_camera_rate() -> None:
     assert status.frames_received == 120 and status.stamp_gaps == 0
 
 
-@pytest.mark.parametrize("kept", [0.5, 0.06])
+@pytest.mark.parametrize("kept", [0.5, 0.1])
 def test_random_loss_is_reported_with_the_fraction_that_arrived(kept: float) -> None:
     keep = np.random.default_rng(3).random(300) < kept
     monitor = FrameMonitor()
@@ -72,13 +72,19 @@ def test_decimation_by_design_needs_the_known_camera_rate() -> None:
     assert status.state == LOSING and status.received_ratio == pytest.approx(1 / 3, abs=0.05)
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_jittery_stamps_without_loss_are_not_reported_as_loss(seed: int) -> None:
-    jitter = np.random.default_rng(seed).uniform(-0.25, 0.25, size=120) * PERIOD_NS
-    monitor = FrameMonitor()
-    last = _feed(monitor, np.ones(120, bool), jitter=jitter)
-    status = monitor.status(last + 0.01)
-    assert status.state == OK, status.message
+@pytest.mark.parametrize("amplitude", [0.05, 0.3])
+def test_jittery_stamps_without_loss_are_never_reported_as_loss(amplitude: float) -> None:
+    """Stamp jitter of +-5 % and +-30 % of the period, 20 streams of 10 s each, judged every 8
+    frames (as the node's timer does): no false alarm (the period estimate's chance fits)."""
+    for seed in range(20):
+        jitter = np.random.default_rng(seed).uniform(-amplitude, amplitude, size=300) * PERIOD_NS
+        monitor = FrameMonitor()
+        count = 300
+        for i in range(count):
+            monitor.record(T0_NS + i * PERIOD_NS + int(jitter[i]), i / HZ)
+            if i % 8 == 0:
+                assert monitor.status(i / HZ).state in (OK, WAITING), (seed, i, monitor.status(i / HZ).message)
+        assert monitor.status(count / HZ).stamp_rate_hz == pytest.approx(HZ, rel=0.05)
 
 
 def test_stale_after_the_input_stops_and_no_input_before_the_first_frame() -> None:
