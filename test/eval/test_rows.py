@@ -38,3 +38,15 @@ def test_pybullet_candidate_group_labels_oracle_and_best_of_n():
     assert best_of_n(oracle[:, 0], clips)["best_of_n"] == 1.0
     rand = RandomScorer(0).score(clips, instr)
     assert rand.shape == (7, 2) and ((rand >= 0) & (rand < 1)).all()
+
+
+def test_progress_rows_add_the_progress_objective_to_a_trained_row():
+    from a2r_core.eval.rows import parse_row
+
+    row = parse_row("a2r+progress")
+    assert row.kind == "trained" and row.objective == "a2r" and row.progress and row.name == "a2r+progress"
+    assert parse_row("no_failure_data+progress").objective == "no_failure_data"
+    assert not parse_row("a2r").progress
+    for bad in ("dvd+progress", "random+progress", "oracle+progress"):
+        with pytest.raises(ConfigError, match="progress"):
+            parse_row(bad)
