@@ -230,7 +230,8 @@ class FrameMonitor:
                        f"of stamps ({100 * ratio:.0f} %, stamps imply {rate:.1f} Hz, received {received_hz:.1f} Hz)")
         else:
             state = OK
-            message = (f"receiving {received_hz:.1f} Hz" + (f" of {rate:.1f} Hz stamped" if np.isfinite(rate) else ""))
+            message = (f"receiving {received_hz:.1f} Hz of {rate:.1f} Hz stamped" if np.isfinite(ratio)
+                       else f"receiving {received_hz:.1f} Hz (too few frames yet to compare with the stamps)")
         return FrameStatus(state=state, message=message, frames_received=received, frames_in_window=n,
                            frames_expected=expected, received_ratio=ratio, stamp_rate_hz=rate,
                            received_rate_hz=received_hz, stamp_gaps=gaps, largest_gap_s=largest,

@@ -15,6 +15,7 @@ judging happens in the timer.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Mapping
 
@@ -52,6 +53,7 @@ class CameraInputWatch:
         self.short_clips = 0
         self.last_clip_frames = 0
         self._last_logged: dict[str, float] = {}
+        self._recovery_due = False
 
     def start(self, topic: str) -> None:
         """The subscription exists: staleness counts from now."""
@@ -78,12 +80,14 @@ class CameraInputWatch:
         changed = previous is None or previous.state != status.state
         # One line per state per REPEAT_S: the first at once; input that flickers between stale
         # and arriving (most frames lost) does not flood the log; diagnostics follow every change.
-        due = now - self._last_logged.get(status.state, float("-inf")) >= REPEAT_S
-        if status.problem and due:
-            self._last_logged[status.state] = now
-            self._warn(self.describe(status))
-        elif changed and previous is not None and previous.problem and due:
-            self._last_logged[status.state] = now
+        if status.problem:
+            if now - self._last_logged.get(status.state, float("-inf")) >= REPEAT_S:
+                self._last_logged[status.state] = now
+                self._warn(self.describe(status))
+            self._recovery_due = True
+        elif self._recovery_due and status.state == fm.OK and math.isfinite(status.received_ratio):
+            # only a judged recovery: one frame after a stale spell, with most lost, is not one
+            self._recovery_due = False
             self._node.get_logger().info(f"camera input on {self.topic} back to normal: {status.message}")
         return changed
 
