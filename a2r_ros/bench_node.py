@@ -17,7 +17,12 @@ long enough to fill the clip window):
   read p99 together with this);
 - memory (default-rate stream): the reward node process's RSS sampled every 0.5 s over the timed
   stream, end value and a least-squares slope in MB/min, with the whole series in the JSON
-  (`extra.rss_mb_series`, [seconds, MB]) (`--soak`: a 10-minute stream).
+  (`extra.rss_mb_series`, [seconds, MB]) (`--soak`: a 10-minute stream);
+- delivery, the camera being in another process than the node (as a robot's camera driver is):
+  frames received (the node's own counter) / frames published, and rewards published per second
+  (against `rate_hz`), at 640x480 and, at the default rate, 1920x1080. Both processes use the DDS
+  profile a2r ships (a2r_ros.dds_profile, unless the user has set one; the JSON names it): without
+  it, Fast DDS's defaults lose most frames this size (docs/ros.md).
 
 Service, per dtype: `RewardClient.score` (the planner's API) with 64 candidate clips of 8 frames at
 112x112 (what `rollout_candidates` renders for horizon 8) and one instruction; candidate clips/s =
@@ -56,6 +61,7 @@ from sensor_msgs.msg import Image
 
 from a2r_core.bench.table import BenchContext, BenchRow
 from a2r_core.waiting import wait_until as _wait
+from a2r_ros import dds_profile
 from a2r_ros.bringup_spec import REWARD_NODE_PARAMETERS
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import RewardScore
@@ -63,6 +69,7 @@ from a2r_ros.reward_client import RewardClient
 
 CAMERA_HZ = 30.0
 FRAME_SIZE = (480, 640)  # height, width
+FULL_HD = (1080, 1920)
 SERVICE_CLIPS = 64
 SERVICE_FRAMES = 8
 SERVICE_SIZE = 112
@@ -81,10 +88,10 @@ def rss_bytes(pid: int | None = None) -> int:
         return 0
 
 
-def _camera_frames(count: int, seed: int = 0) -> np.ndarray:
-    """Distinct 640x480 RGB frames (noise + a moving bar), so every clip differs."""
+def _camera_frames(count: int, seed: int = 0, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """Distinct RGB frames of `size` (height, width): noise + a moving bar, so every clip differs."""
     rng = np.random.default_rng(seed)
-    h, w = FRAME_SIZE
+    h, w = size
     frames = rng.integers(0, 256, size=(count, h, w, 3), dtype=np.uint8)
     for i in range(count):
         frames[i, :, (i * 37) % w: (i * 37) % w + 16] = 255
@@ -206,9 +213,11 @@ class _Rig:
         self.feeder.destroy_node()
 
 
-def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory: bool) -> list[BenchRow]:
-    """The live-path rows for one dtype and rate (see the module docstring); memory rows if `memory`."""
-    messages = [rgb_to_image_msg(f, "rgb8", frame_id="camera") for f in _camera_frames(8)]
+def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory: bool,
+                 size: tuple[int, int] = FRAME_SIZE) -> list[BenchRow]:
+    """The live-path rows for one dtype, rate and frame `size` (height, width) (see the module
+    docstring); memory rows if `memory`."""
+    messages = [rgb_to_image_msg(f, "rgb8", frame_id="camera") for f in _camera_frames(8, size=size)]
     rig.stream(messages, warmup_s)
     time.sleep(0.5)  # let the warm-up clips drain
     rig.take_arrivals()
@@ -236,9 +245,12 @@ def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory:
     lat, fwd, ovh = _percentiles(latency), _percentiles(forward), _percentiles(overhead)
     clips = delta("clips_emitted")
     dropped = delta("work_dropped")
-    setting = f"640x480 rgb8 @ {CAMERA_HZ:.0f} Hz, rate_hz {rig.rate_hz:g}, {dtype}"
-    common = {"dtype": dtype, "frames_published": frames, "frames_received": delta("frames_received"),
-              "clips_emitted": clips, "clips_dropped": dropped, "rewards": len(arrivals), "stream_s": seconds}
+    setting = f"{size[1]}x{size[0]} rgb8 @ {CAMERA_HZ:.0f} Hz, rate_hz {rig.rate_hz:g}, {dtype}"
+    received = delta("frames_received")
+    common = {"dtype": dtype, "frames_published": frames, "frames_received": received,
+              "clips_emitted": clips, "clips_dropped": dropped, "rewards": len(arrivals), "stream_s": seconds,
+              "dds_profile": dds_profile.user_profile(os.environ) or "Fast DDS defaults",
+              "camera": "bench process (sensor-data QoS); reward node: its own process"}
     rows = [
         BenchRow("node", "stamp -> reward latency p50", setting, lat["p50"], "ms", extra={**common, **lat}),
         BenchRow("node", "stamp -> reward latency p99", setting, lat["p99"], "ms", extra={**common, **lat}),
@@ -247,6 +259,10 @@ def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory:
         BenchRow("node", "node overhead p99 (latency - forward)", setting, ovh["p99"], "ms", extra=ovh),
         BenchRow("node", "clips dropped (model busy)", setting, 100.0 * dropped / clips if clips else float("nan"),
                  "%", extra=common),
+        BenchRow("node", "frames received (camera in another process)", setting,
+                 100.0 * received / frames if frames else float("nan"), "%", extra=common),
+        BenchRow("node", "rewards published (camera in another process)", setting, len(arrivals) / seconds,
+                 "1/s", extra={**common, "rate_hz": rig.rate_hz}),
     ]
     if not memory:
         return rows
@@ -317,6 +333,7 @@ def _window_s() -> float:
 def run(ctx: BenchContext, sections: list[str]) -> list[BenchRow]:
     """Rows of the requested ROS sections ("node", "service"), fp32 and (with native bf16) bf16."""
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # before rclpy.init: DDS stays on loopback
+    dds_profile.apply()  # a2r's profile for camera frames (unless the user set one), here and in the node
     from a2r_core.bench.model_forward import native_bf16
 
     dtypes = ["float32"] + (["bfloat16"] if native_bf16() else [])
@@ -340,6 +357,9 @@ def run(ctx: BenchContext, sections: list[str]) -> list[BenchRow]:
                     try:
                         if "node" in sections:
                             node_rows += bench_stream(rig, dtype, warmup_s, seconds[rate], memory=(r == 0))
+                            if r == 0 and dtype == dtypes[0]:  # delivery of full-HD frames, default rate
+                                node_rows += bench_stream(rig, dtype, warmup_s, seconds[CAMERA_HZ], memory=False,
+                                                          size=FULL_HD)
                         if "service" in sections and r == 0:
                             service_rows += bench_service(rig, dtype, requests)
                     finally:
