@@ -107,3 +107,11 @@ def test_launch_files_give_their_nodes_the_profile(launch_file: str) -> None:
     assert nodes and all("additional_env" in {kw.arg for kw in c.keywords} for c in nodes)
     assert any(isinstance(c.func, ast.Attribute) and c.func.attr == "profile_environment"
                and getattr(c.func.value, "id", "") == "dds_profile" for c in calls)
+
+
+def test_ros_up_refuses_a_missing_profile_in_one_line(tmp_path: Path, capfd) -> None:
+    from a2r_core.cli import main as a2r_main
+
+    assert a2r_main(["ros", "up", "--dds-profile", str(tmp_path / "nope.xml")]) == 1
+    err = capfd.readouterr().err
+    assert "nope.xml" in err and "not found" in err and "Traceback" not in err
