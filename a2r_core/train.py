@@ -473,7 +473,7 @@ class Trainer:
             [it["frames"] for it in items], [r.success or r.domain != "robot" for r in recs],
             [r.domain == "robot" for r in recs], [r.task for r in recs], k, self._progress_rng,
             rewind=cfg.progress_rewind, failures=cfg.progress_failures, human=cfg.progress_human,
-            full_fraction=cfg.progress_full_fraction)
+            full_fraction=cfg.progress_full_fraction, sources=[r.failure_source for r in recs])
         frames = [it["frames"][torch.from_numpy(clip_indices(len(it["frames"]), k))] for it in items] + pb.frames
         instructions = [it["instruction"] for it in items] + [items[s]["instruction"] for s in pb.source]
         rows = torch.cat([prompt_rows, prompt_rows[torch.tensor(pb.source, dtype=torch.long, device=prompt_rows.device)]])

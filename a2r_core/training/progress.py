@@ -12,8 +12,15 @@ reads (the checkpoint's own `reward_mode`), with clips cut by the one clip rule 
   success episode; the later cut must score higher.
 - rewound attempts (ReWiND, Zhang et al. 2025): the episode played to e2 and then backwards to an
   earlier frame must score below the cut at e2: undoing progress is not progress.
-- failures stay low: a robot failure clip of task T must score below every robot success clip of
-  T in the batch (the clip-level ranking the four losses already imply, stated on the reward).
+- failures stay low: a robot failure clip of task T, and a random cut of it, must score below
+  every robot success clip of T in the batch (the clip-level ranking the four losses imply, stated
+  on the reward, and for attempts still under way);
+- attempts going nowhere stay low: a cut of a failure whose motion has nothing to do with the task
+  (`nowhere_sources`: random exploration, another task's expert) must score below a success of T
+  cut at least half-way. Without this, "the scene changed a lot since the first frame" is a
+  shortcut to a high reward (later cuts of successes do differ more from their first frame), and
+  a planner is steered towards candidates that move the arm a lot, anywhere (measured: the
+  planner's ranking on window-open fell to Spearman -0.88 mid-episode, docs/planning.md).
 
 Each pair (hi, lo) costs softplus(-(r_hi - r_lo)) (a Bradley-Terry likelihood of the order).
 How it plays with the failure prompts: with reward_mode "contrast" the reward is the log-softmax
@@ -25,7 +32,7 @@ prompts keep their cluster meaning because fVLC alone decides which prompt a cli
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -57,16 +64,21 @@ def _fixed_length(frames: np.ndarray, num_frames: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames[clip_indices(len(frames), num_frames)]))
 
 
+NOWHERE_SOURCES = ("random", "other_expert")
+
+
 def make_progress_batch(frames: Sequence[torch.Tensor], did_task: Sequence[bool], is_robot: Sequence[bool],
                         tasks: Sequence[str], num_frames: int, rng: np.random.Generator,
                         rewind: bool = True, failures: bool = True, human: bool = False,
-                        full_fraction: float = 0.5) -> ProgressBatch:
+                        full_fraction: float = 0.5, sources: Optional[Sequence[Optional[str]]] = None,
+                        nowhere_sources: Sequence[str] = NOWHERE_SOURCES) -> ProgressBatch:
     """Cut the extra clips of a batch and list the ranked pairs (module doc).
 
     frames: each batch clip's frames, uint8 [T_i, H, W, 3] (whole episodes: every stored frame);
     did_task / is_robot / tasks: per clip. Prefix pairs are cut from robot success clips (and from
     human demonstrations when `human`); `full_fraction` of the time the later cut is the whole
-    clip (already in the batch, no extra clip).
+    clip (already in the batch, no extra clip). `sources`: each clip's failure source (None:
+    unknown), which decides the "going nowhere" pairs.
     """
     out = ProgressBatch()
     n = len(frames)
@@ -76,6 +88,7 @@ def make_progress_batch(frames: Sequence[torch.Tensor], did_task: Sequence[bool]
         out.source.append(src)
         return n + len(out.frames) - 1
 
+    halfway: list[int] = []  # robot success cuts at least half-way through their episode
     for i in range(n):
         if not did_task[i] or not (is_robot[i] or human):
             continue
@@ -85,15 +98,26 @@ def make_progress_batch(frames: Sequence[torch.Tensor], did_task: Sequence[bool]
             continue
         e2 = t - 1 if rng.random() < full_fraction else int(rng.integers(2, t - 1))
         hi = i if e2 == t - 1 else add(prefix_clip(f, e2, None), i)
+        if is_robot[i] and 2 * e2 >= t - 1:
+            halfway.append(hi)
         e1 = int(rng.integers(0, e2))
         out.pairs.append((hi, add(prefix_clip(f, e1, None), i)))
         if rewind and is_robot[i]:
             out.pairs.append((hi, add(rewound_clip(f, e2, int(rng.integers(0, e2)), None), i)))
     if failures:
-        for i in range(n):
-            if is_robot[i] and did_task[i]:
-                out.pairs.extend((i, j) for j in range(n)
-                                 if is_robot[j] and not did_task[j] and tasks[j] == tasks[i])
+        successes = [i for i in range(n) if is_robot[i] and did_task[i]]
+        for j in range(n):
+            if not is_robot[j] or did_task[j]:
+                continue
+            f = frames[j].numpy()
+            cut = add(prefix_clip(f, int(rng.integers(1, len(f))), None), j) if len(f) > 1 else j
+            for i in successes:
+                if tasks[i] == tasks[j]:
+                    out.pairs.extend([(i, j), (i, cut)])
+            if sources is not None and sources[j] in nowhere_sources:
+                # whole success clips are already above every failure of their task
+                out.pairs.extend((h, low) for h in halfway if h >= n and tasks[out.source[h - n]] == tasks[j]
+                                 for low in (j, cut))
     return out
 
 

@@ -16,27 +16,54 @@ def _episode(t: int, value: int) -> torch.Tensor:
 
 
 def test_progress_pairs_rank_later_cuts_above_earlier_ones_and_failures_below_successes():
-    frames = [_episode(16, 0), _episode(16, 100), _episode(16, 50), _episode(16, 150)]
-    did = [True, False, True, True]
-    robot = [True, True, True, False]
-    tasks = ["a", "a", "b", "a"]
-    pb = make_progress_batch(frames, did, robot, tasks, num_frames=8, rng=np.random.default_rng(0))
+    frames = [_episode(16, 0), _episode(16, 100), _episode(16, 50), _episode(16, 150), _episode(16, 200)]
+    did = [True, False, True, True, False]
+    robot = [True, True, True, False, True]
+    tasks = ["a", "a", "b", "a", "a"]
+    sources = [None, "noise", None, None, "random"]
+    pb = make_progress_batch(frames, did, robot, tasks, num_frames=8, rng=np.random.default_rng(0),
+                             sources=sources, full_fraction=1.0)
     n = len(frames)
     assert all(f.shape == (8, 4, 4, 3) for f in pb.frames)
-    assert len(pb.source) == len(pb.frames) and set(pb.source) <= {0, 2}  # robot successes only
+    assert set(pb.source) == {0, 1, 2, 4}                  # robot successes and robot failures
     everything = frames + pb.frames
+
+    def origin(row: int) -> int:
+        return row if row < n else pb.source[row - n]
+
     for hi, lo in pb.pairs:
-        if hi < n and lo < n:                              # a failure below a success of its task
-            assert did[hi] and not did[lo] and tasks[hi] == tasks[lo] and robot[lo]
+        h, l_ = origin(hi), origin(lo)
+        if not did[l_]:                                    # a failure (or a cut of it) below a success
+            assert did[h] and robot[h] and robot[l_] and tasks[h] == tasks[l_]
             continue
-        src = hi if hi < n else pb.source[hi - n]
-        assert pb.source[lo - n] == src                    # both cut from the same episode
-        last_hi = int(everything[hi][-1, 0, 0, 0]) - int(frames[src][0, 0, 0, 0])
-        last_lo = int(everything[lo][-1, 0, 0, 0]) - int(frames[src][0, 0, 0, 0])
+        assert h == l_                                     # both cut from the same episode
+        last_hi = int(everything[hi][-1, 0, 0, 0]) - int(frames[h][0, 0, 0, 0])
+        last_lo = int(everything[lo][-1, 0, 0, 0]) - int(frames[h][0, 0, 0, 0])
         assert last_lo < last_hi                           # the lower one ends earlier in the task
-    assert (0, 1) in pb.pairs and (2, 1) not in pb.pairs  # task b's success is not paired with a's failure
-    again = make_progress_batch(frames, did, robot, tasks, num_frames=8, rng=np.random.default_rng(0))
+    assert (0, 1) in pb.pairs and (0, 4) in pb.pairs       # task a's success above task a's failures
+    assert not any(origin(h) == 2 and not did[origin(lo)] for h, lo in pb.pairs)  # b is paired with no a failure
+    cut_of_1 = n + pb.source.index(1)
+    assert (0, cut_of_1) in pb.pairs                       # ... and above a cut of each failure
+    again = make_progress_batch(frames, did, robot, tasks, num_frames=8, rng=np.random.default_rng(0),
+                                sources=sources, full_fraction=1.0)
     assert again.pairs == pb.pairs                         # seeded
+    assert len(set(pb.pairs)) == len(pb.pairs)             # no pair counted twice
+
+
+def test_attempts_going_nowhere_rank_below_successes_cut_half_way():
+    frames = [_episode(16, 0), _episode(16, 100), _episode(16, 200)]
+    did, robot, tasks = [True, False, False], [True, True, True], ["a", "a", "a"]
+    found = 0
+    for seed in range(20):
+        pb = make_progress_batch(frames, did, robot, tasks, 8, np.random.default_rng(seed), full_fraction=0.0,
+                                 sources=[None, "random", "noise"])
+        origin = [0, 1, 2] + pb.source
+        for hi, lo in pb.pairs:
+            if hi >= 3 and not did[origin[lo]]:            # a cut of the success above a failure
+                assert origin[lo] == 1                     # only "random" goes nowhere; "noise" may progress
+                assert int(pb.frames[hi - 3][-1, 0, 0, 0]) >= 7  # cut at least half-way
+                found += 1
+    assert found > 0
 
 
 def test_the_extra_clips_are_what_the_model_would_sample():
@@ -102,6 +129,7 @@ def test_the_progress_objective_makes_rewards_rise_along_held_out_successes(tmp_
     cfg["data"]["train"]["num_frames"] = 16   # whole episodes, so prefixes can be cut
     cfg["data"]["val"]["num_frames"] = 16
     cfg["loss"]["progress"] = True
+    cfg["model"].update(motion_input=True, video_pool="mean")  # the default checkpoint's readouts
     cfg["runtime"]["progress"] = False
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
