@@ -301,7 +301,8 @@ class EvalConfig:
         extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
         raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective, "progress": row.progress}
-        if not row.progress:  # the paper's clips: the model's frame count, sampled with jitter
+        if not row.progress and "num_frames" in raw["data"]["train"]:
+            # the paper's clips: the model's frame count, sampled with jitter
             frames = (raw.get("model") or {}).get("num_frames", 8)
             raw["data"]["train"] = {**raw["data"]["train"], "num_frames": frames}
         if row.num_failure_prompts is not None:

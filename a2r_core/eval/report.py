@@ -38,6 +38,42 @@ def _finite(value):
     return value
 
 
+def records(results: dict) -> list[dict]:
+    """One flat record per measured cell: {metric, row, column, value, n, interval}. `n` counts
+    what the value is a mean or rate over (clips; success clips for value order; candidate groups;
+    MPC episodes; planner's-view points); `interval` is the 95 % Wilson interval of success rates
+    (best-of-N, MPC), None for the other metrics."""
+    from a2r_core.eval.metrics import wilson_interval
+
+    out = []
+    for row, cells in results.get("cells", {}).items():
+        for column, cell in cells.items():
+            for metric, _ in METRICS:
+                value = cell.get(metric)
+                if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                    continue
+                n = {"best_of_n": cell.get("n_groups"), "value_order_spearman": cell.get("n_success")}.get(
+                    metric, cell.get("n_clips"))
+                interval = None
+                if metric == "best_of_n" and n:
+                    interval = list(wilson_interval(round(value * n), n))
+                out.append({"metric": metric, "row": row, "column": column, "value": value, "n": n,
+                            "interval": interval})
+    for key, m in results.get("mpc", {}).items():
+        suite, row = key.split("/")[:2]
+        column = f"{suite}/mpc/{m.get('column', m.get('variant', ''))}"
+        out.append({"metric": "mpc_success", "row": row, "column": column, "value": m["success_rate"],
+                    "n": len(m["episodes"]), "interval": m.get("interval")})
+    for key, v in results.get("planner_view", {}).items():
+        suite, row = key.split("/", 1)
+        for metric in ("spearman", "spearman_where_oracle_varies", "top1_hit_rate"):
+            value = v["summary"].get(metric)
+            if value is not None and math.isfinite(value):
+                out.append({"metric": f"planner_view_{metric}", "row": row, "column": f"{suite}/planner_view",
+                            "value": value, "n": v["summary"].get("n_points"), "interval": None})
+    return out
+
+
 def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
 
@@ -196,7 +232,7 @@ def write_all(results: dict, out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "markdown": out / "results.md",
              "curves": out / "reward_curves.png", "histograms": out / "reward_histograms.png"}
-    paths["json"].write_text(json.dumps(_finite(results), indent=1, allow_nan=False))
+    paths["json"].write_text(json.dumps(_finite({**results, "records": records(results)}), indent=1, allow_nan=False))
     paths["markdown"].write_text(markdown(results))
     plot_curves(results, paths["curves"])
     plot_histograms(results, paths["histograms"])

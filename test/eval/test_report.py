@@ -39,3 +39,21 @@ def test_report_files_parse(tmp_path):
     for key in ("curves", "histograms"):
         img = mpimg.imread(paths[key])
         assert img.ndim == 3 and img.shape[0] > 100
+
+
+def test_records_flatten_every_cell_with_n_and_intervals(tmp_path):
+    from a2r_core.eval.report import records
+
+    res = _results()
+    res["planner_view"] = {"metaworld/a2r": {"summary": {"spearman": 0.3, "spearman_where_oracle_varies": float("nan"),
+                                                         "top1_hit_rate": 0.5, "n_points": 9}, "episodes": []}}
+    recs = records(res)
+    auroc = [r for r in recs if r["metric"] == "auroc" and r["row"] == "a2r"]
+    assert auroc == [{"metric": "auroc", "row": "a2r", "column": "pybullet/default", "value": 0.75, "n": 4,
+                      "interval": None}]
+    mpc = [r for r in recs if r["metric"] == "mpc_success"]
+    assert mpc[0]["row"] == "a2r" and mpc[0]["n"] == 2 and mpc[0]["interval"] == [0.0945, 0.9055]
+    assert {r["metric"] for r in recs if r["column"] == "metaworld/planner_view"} == {
+        "planner_view_spearman", "planner_view_top1_hit_rate"}                 # NaN values are left out
+    paths = write_all(res, tmp_path)
+    assert json.loads(paths["json"].read_text())["records"] == json.loads(json.dumps(recs))
