@@ -75,8 +75,8 @@ class DemoConfig:
     node_config: Optional[Path] = None    # None: the installed config/sim_eval.yaml
     planner: bool = True
     planner_reward: str = "service"       # service (the reward node) | oracle (the simulator's dense reward)
-    planner_steps: int = 20               # planning actions executed (each action_repeat simulator steps)
-    # None: config/sim_eval.yaml's value (horizon 8, 32 samples, 3 iterations, action repeat 2)
+    planner_steps: int = 42               # planning actions executed (each action_repeat simulator steps)
+    # None: config/sim_eval.yaml's value (horizon 8, 24 samples, 2 iterations, action repeat 2: the eval's)
     planner_horizon: Optional[int] = None
     planner_samples: Optional[int] = None
     planner_iterations: Optional[int] = None

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner-reward", choices=("service", "oracle"), default="service",
                         help="planner's reward: service (the reward node, default) or oracle (the simulator's dense "
                              "reward: the planner's upper bound)")
-    parser.add_argument("--planner-steps", type=int, default=20,
-                        help="planning actions the planner executes at most (default 20)")
+    parser.add_argument("--planner-steps", type=int, default=42,
+                        help="planning actions the planner executes at most (default 42, as a2r eval's MPC)")
     parser.add_argument("--planner-horizon", type=int, default=None, help="CEM horizon (default: config/sim_eval.yaml's)")
     parser.add_argument("--planner-samples", type=int, default=None,
                         help="CEM candidates per iteration (default: config/sim_eval.yaml's)")

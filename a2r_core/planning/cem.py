@@ -37,20 +37,24 @@ class CEMConfig:
     re-planning; init_std / min_std: std of the sampling Gaussian as a fraction of each action
     dimension's half range (reset each step / floor); momentum: weight of the old mean when
     refitting; include_history: prepend the frames executed so far to every candidate clip;
-    max_clip_frames: thin clips to at most this many frames (None: keep all); seed: sampling RNG.
+    max_clip_frames: thin clips to at most this many frames (None: keep all), by the one clip rule
+    (a2r_core.clips); seed: sampling RNG.
+
+    The defaults are the settings `a2r eval` measures MPC with (config/eval_full.yaml): clips of 8
+    frames, what the default model samples, so the planner's clip is exactly the model's input.
     """
 
     horizon: int = 8
-    samples: int = 32
-    iterations: int = 3
-    elites: int = 6
+    samples: int = 24
+    iterations: int = 2
+    elites: int = 5
     action_repeat: int = 2
-    execute_steps: int = 2
+    execute_steps: int = 3
     init_std: float = 0.6
     min_std: float = 0.05
     momentum: float = 0.1
     include_history: bool = True
-    max_clip_frames: Optional[int] = 16
+    max_clip_frames: Optional[int] = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
