@@ -87,14 +87,21 @@ def rollout_pool(sim: str, task: str, variant: str, image_size: int, env_steps: 
 
 def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_size: int, max_steps: int,
                 cem: dict, pool=None) -> dict:
-    """One MPC episode of `task` from start `seed`: CEM on `reward_fn` (a planner `ClipRewardFn`;
-    None plans on the simulator's dense reward, the oracle). Returns the episode's record."""
-    from a2r_core.planning import CEMConfig, CEMPlanner, ClipRewardScorer, InfoRewardScorer, run_mpc
+    """One MPC episode of `task` from start `seed`: CEM on `reward_fn`, a planner `ClipRewardFn`,
+    or "oracle" (the simulator's dense reward) or "random" (seeded uniform scores; neither renders).
+    Returns the episode's record."""
+    from a2r_core.planning import (CEMConfig, CEMPlanner, ClipRewardScorer, InfoRewardScorer,
+                                   RandomRolloutScorer, run_mpc)
 
     config = CEMConfig(**{"seed": int(seed), **cem})
     env_steps = (max_steps + config.horizon + 1) * config.action_repeat
     with rollout_model(sim, task, variant, image_size, int(seed), env_steps) as model:
-        scorer = InfoRewardScorer() if reward_fn is None else ClipRewardScorer(reward_fn, model.instruction)
+        if reward_fn == "oracle":
+            scorer = InfoRewardScorer()
+        elif reward_fn == "random":
+            scorer = RandomRolloutScorer(int(seed))
+        else:
+            scorer = ClipRewardScorer(reward_fn, model.instruction)
         res = run_mpc(model, CEMPlanner(config, model, scorer, pool=pool), max_steps=max_steps)
     return {"task": task, "seed": int(seed), "variant": variant, "success": bool(res.success),
             "success_step": res.success_step, "rollouts": res.rollouts, "seconds": round(res.seconds, 3)}
@@ -108,7 +115,7 @@ def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: S
     from a2r_core.planning import CEMConfig
     from tqdm import tqdm
 
-    reward_fn = None if spec.kind == "oracle" else clip_reward_fn(scorer)
+    reward_fn = spec.kind if spec.kind in ("oracle", "random") else clip_reward_fn(scorer)
     config = CEMConfig(**cem)
     env_steps = (max_steps + config.horizon + 1) * config.action_repeat
     looks = list(variants) if variants else [variant]

@@ -9,6 +9,7 @@ from a2r_core.planning.cem import (
     InfoRewardScorer,
     MPCResult,
     PlanResult,
+    RandomRolloutScorer,
     RolloutScorer,
     run_mpc,
 )
@@ -22,6 +23,6 @@ from a2r_core.planning.rollout import (
 
 __all__ = [
     "CEMConfig", "CEMPlanner", "ClipRewardFn", "ClipRewardScorer", "InfoRewardScorer", "MPCResult",
-    "PlanResult", "PybulletRollout", "RolloutBatch", "RolloutModel", "RolloutScorer",
+    "PlanResult", "PybulletRollout", "RandomRolloutScorer", "RolloutBatch", "RolloutModel", "RolloutScorer",
     "rollout_candidates", "run_mpc", "subsample_frames",
 ]

@@ -122,6 +122,19 @@ class InfoRewardScorer:
             raise InputError(f"InfoRewardScorer: rollout info has no key {self.key!r}") from exc
 
 
+class RandomRolloutScorer:
+    """Uniform random scores (seeded): the planner's chance floor. Nothing is rendered, because
+    random scores do not look at frames; the search itself is the same as with any reward."""
+
+    needs_frames = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, batch: RolloutBatch) -> np.ndarray:
+        return self.rng.random(batch.actions.shape[0])
+
+
 @dataclass
 class PlanResult:
     """One planning step: the best sequence found [H, A], its score, the best and mean score per

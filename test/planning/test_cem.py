@@ -165,3 +165,17 @@ def test_mpc_through_rendered_clips(env):
     with pytest.raises(InputError, match="2 scores for 16"):
         bad = CEMPlanner(cfg, model, ClipRewardScorer(lambda c, i: np.zeros(2), "push"))
         bad.plan(context_frames=result.frames[-1:])
+
+
+def test_random_scores_plan_without_rendering_and_repeat_with_their_seed(env):
+    from a2r_core.planning import RandomRolloutScorer
+
+    cfg = CEMConfig(**{**FAST, "samples": 8, "iterations": 1, "elites": 2})
+    model = PybulletRollout(env)
+    results = []
+    for _ in range(2):
+        env.reset(3)
+        res = run_mpc(model, CEMPlanner(cfg, model, RandomRolloutScorer(seed=5)), max_steps=3)
+        assert res.frames.shape[0] == 0          # nothing rendered, not even the executed frames
+        results.append(res.actions)
+    assert np.array_equal(results[0], results[1])

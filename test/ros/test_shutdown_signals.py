@@ -58,18 +58,17 @@ def _wait_spinning(ros, proc: subprocess.Popen, namespace: str, name: str, timeo
         client_node.destroy_node()
 
 
-@pytest.mark.ros
-@pytest.mark.parametrize("kind", ["reward_node", "planner_node", "metaworld_bridge", "ros_up"])
-def test_two_sigints_in_quick_succession_exit_0_without_traceback(ros, tiny_checkpoint, kind) -> None:
-    namespace = f"sig{os.getpid()}_{kind}"
+def _signal_and_check(ros, tiny_checkpoint, kind: str, namespace: str, signals: list[tuple[int, float]]) -> None:
+    """Start `kind` as its own process, wait until it spins, send `signals` ((signal, pause after)),
+    then require exit status 0 and no traceback."""
     command, name = _command(kind, namespace, tiny_checkpoint)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=os.environ.copy(), preexec_fn=_default_sigint)
     try:
         _wait_spinning(ros, proc, namespace, name)
-        proc.send_signal(signal.SIGINT)   # the terminal's Ctrl-C to the process group ...
-        time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)   # ... and launch's own SIGINT to the node
+        for sig, pause in signals:
+            proc.send_signal(sig)
+            time.sleep(pause)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -80,22 +79,15 @@ def test_two_sigints_in_quick_succession_exit_0_without_traceback(ros, tiny_chec
 
 
 @pytest.mark.ros
+@pytest.mark.parametrize("kind", ["reward_node", "planner_node", "metaworld_bridge", "ros_up"])
+def test_two_sigints_in_quick_succession_exit_0_without_traceback(ros, tiny_checkpoint, kind) -> None:
+    # the terminal's Ctrl-C to the process group, then launch's own SIGINT to the node
+    _signal_and_check(ros, tiny_checkpoint, kind, f"sig{os.getpid()}_{kind}",
+                      [(signal.SIGINT, 0.05), (signal.SIGINT, 0.0)])
+
+
+@pytest.mark.ros
 def test_sigterm_during_clean_up_after_sigint_still_exits_0(ros, tiny_checkpoint) -> None:
     """A supervisor's SIGTERM right after Ctrl-C (launch escalates this way) is ignored as well."""
-    namespace = f"sig{os.getpid()}_term"
-    command, name = _command("reward_node", namespace, tiny_checkpoint)
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env=os.environ.copy(), preexec_fn=_default_sigint)
-    try:
-        _wait_spinning(ros, proc, namespace, name)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert "Traceback" not in err, err
-    assert proc.returncode == 0, f"exit code {proc.returncode}; stderr:\n{err[-3000:]}"
+    _signal_and_check(ros, tiny_checkpoint, "reward_node", f"sig{os.getpid()}_term",
+                      [(signal.SIGINT, 0.01), (signal.SIGTERM, 0.0), (signal.SIGINT, 0.0)])
