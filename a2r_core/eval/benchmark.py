@@ -301,10 +301,11 @@ class EvalConfig:
         extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
         raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective, "progress": row.progress}
-        if not row.progress and "num_frames" in raw["data"]["train"]:
-            # the paper's clips: the model's frame count, sampled with jitter
+        if "num_frames" in raw["data"]["train"]:
+            # the paper's rows: the model's frame count per clip, sampled with jitter; progress rows:
+            # twice that (every stored frame of the default MetaWorld set), so prefixes can be cut
             frames = (raw.get("model") or {}).get("num_frames", 8)
-            raw["data"]["train"] = {**raw["data"]["train"], "num_frames": frames}
+            raw["data"]["train"] = {**raw["data"]["train"], "num_frames": 2 * frames if row.progress else frames}
         if row.num_failure_prompts is not None:
             raw["model"] = {**(raw.get("model") or {}), "num_failure_prompts": row.num_failure_prompts}
         raw["runtime"] = {**(raw.get("runtime") or {}), "progress": self.progress}

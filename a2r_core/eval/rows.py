@@ -14,7 +14,7 @@ Row names (config `rows:`):
   a2r_k1 .. a2r_k5    a2r with K = 1..5 failure prompts
   single_source:SRC   a2r trained with only failure source SRC (successes unchanged)
   ROW+progress        a trained row above plus the progress objective (a2r_core.training.progress;
-                      a2r+progress is the shipped default recipe); rows without the suffix train
+                      config/train_progress.yaml's recipe); rows without the suffix train
                       without it, whatever the base config says: they are the paper's objectives
   oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
