@@ -36,19 +36,6 @@ def _reward_model(ctx: BenchContext):
     return RewardModel.from_module(build_small(ctx.checkpoint), model_id=ctx.checkpoint or "a2r-small (random)")
 
 
-def _episode(reward_fn, mpc, image_size: int, max_steps: int, pool) -> tuple[float, int]:
-    """(seconds, rollouts) of one MPC episode that runs all `max_steps` planning actions."""
-    from a2r_core.eval.online import rollout_model
-    from a2r_core.planning import CEMConfig, CEMPlanner, ClipRewardScorer, InfoRewardScorer, run_mpc
-
-    cfg = CEMConfig(**{"seed": SEED, **mpc.cem})
-    env_steps = (max_steps + cfg.horizon + 1) * cfg.action_repeat
-    with rollout_model("metaworld", TASK, "default", image_size, SEED, env_steps) as model:
-        scorer = InfoRewardScorer() if reward_fn is None else ClipRewardScorer(reward_fn, model.instruction)
-        res = run_mpc(model, CEMPlanner(cfg, model, scorer, pool=pool), max_steps=max_steps, stop_on_success=False)
-    return res.seconds, res.rollouts
-
-
 def _rollouts_per_s(pool, image_size: int, mpc, candidates: int) -> float:
     from a2r_core.clips import candidate_future_steps
     from a2r_core.eval.online import rollout_model
@@ -68,7 +55,7 @@ def _rollouts_per_s(pool, image_size: int, mpc, candidates: int) -> float:
 
 
 def run(ctx: BenchContext) -> list[BenchRow]:
-    from a2r_core.eval.online import rollout_pool
+    from a2r_core.eval.online import episode_env_steps, mpc_episode, rollout_pool
     from a2r_core.planning import CEMConfig
 
     mpc = _eval_mpc()
@@ -80,15 +67,18 @@ def run(ctx: BenchContext) -> list[BenchRow]:
     setting = (f"{TASK}, {size}x{size}, CEM {cfg.samples} samples x {cfg.iterations} iterations, horizon "
                f"{cfg.horizon} x repeat {cfg.action_repeat}, clips of {cfg.max_clip_frames} frames")
     rows: list[BenchRow] = []
-    env_steps = (max_steps + cfg.horizon + 1) * cfg.action_repeat
+    env_steps = episode_env_steps(max_steps, mpc.cem)
     for workers in sorted({1, mpc.workers}):
         with rollout_pool("metaworld", TASK, "default", size, env_steps, workers) as pool:
             rps, rendered = _rollouts_per_s(pool, size, mpc, candidates)
             rows.append(BenchRow("planning", f"candidate rollouts, {workers} process(es)", setting, rps, "rollouts/s",
                                  extra={"candidates": candidates, "frames_rendered_per_candidate": rendered,
                                         "workers": workers}))
-            for name, fn in (("learned", reward.reward_for), ("oracle", None)):
-                seconds, rollouts = _episode(fn, mpc, size, max_steps, pool)
+            for name, fn in (("learned", reward.reward_for), ("oracle", "oracle")):
+                # the same episode whatever the reward: it does not stop on success
+                episode = mpc_episode(fn, "metaworld", TASK, SEED, "default", size, max_steps, mpc.cem, pool,
+                                      stop_on_success=False)
+                seconds, rollouts = episode["seconds"], episode["rollouts"]
                 rows.append(BenchRow("planning", f"MPC episode, {name} reward, {workers} process(es)",
                                      f"{setting}, {max_steps} planning actions", seconds, "s/episode",
                                      extra={"rollouts": rollouts, "rollouts_per_s": rollouts / seconds,

@@ -85,8 +85,17 @@ def rollout_pool(sim: str, task: str, variant: str, image_size: int, env_steps: 
         yield pool
 
 
+def episode_env_steps(max_steps: int, cem: dict) -> int:
+    """Simulator steps an MPC episode may need: its executed actions plus the last plan's horizon
+    (the episode limit must not freeze the world before the last candidate ends)."""
+    from a2r_core.planning import CEMConfig
+
+    config = CEMConfig(**cem)
+    return (max_steps + config.horizon + 1) * config.action_repeat
+
+
 def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_size: int, max_steps: int,
-                cem: dict, pool=None) -> dict:
+                cem: dict, pool=None, stop_on_success: bool = True) -> dict:
     """One MPC episode of `task` from start `seed`: CEM on `reward_fn`, a planner `ClipRewardFn`,
     or "oracle" (the simulator's dense reward) or "random" (seeded uniform scores; neither renders).
     Returns the episode's record."""
@@ -94,15 +103,15 @@ def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_s
                                    RandomRolloutScorer, run_mpc)
 
     config = CEMConfig(**{"seed": int(seed), **cem})
-    env_steps = (max_steps + config.horizon + 1) * config.action_repeat
-    with rollout_model(sim, task, variant, image_size, int(seed), env_steps) as model:
+    with rollout_model(sim, task, variant, image_size, int(seed), episode_env_steps(max_steps, cem)) as model:
         if reward_fn == "oracle":
             scorer = InfoRewardScorer()
         elif reward_fn == "random":
             scorer = RandomRolloutScorer(int(seed))
         else:
             scorer = ClipRewardScorer(reward_fn, model.instruction)
-        res = run_mpc(model, CEMPlanner(config, model, scorer, pool=pool), max_steps=max_steps)
+        res = run_mpc(model, CEMPlanner(config, model, scorer, pool=pool), max_steps=max_steps,
+                      stop_on_success=stop_on_success)
     return {"task": task, "seed": int(seed), "variant": variant, "success": bool(res.success),
             "success_step": res.success_step, "rollouts": res.rollouts, "seconds": round(res.seconds, 3)}
 
@@ -112,12 +121,10 @@ def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: S
                 variants: Sequence[str] | None = None, workers: int = 1, progress: bool = False) -> dict:
     """MPC success rate of one row over tasks x start seeds (x `variants`, default [variant]) in
     simulator `sim` (see the module docstring), with its 95 % Wilson interval."""
-    from a2r_core.planning import CEMConfig
     from tqdm import tqdm
 
     reward_fn = spec.kind if spec.kind in ("oracle", "random") else clip_reward_fn(scorer)
-    config = CEMConfig(**cem)
-    env_steps = (max_steps + config.horizon + 1) * config.action_repeat
+    env_steps = episode_env_steps(max_steps, cem)
     looks = list(variants) if variants else [variant]
     bar = tqdm(total=len(looks) * len(tasks) * len(seeds), desc=f"mpc {sim}/{spec.name}", unit="episode",
                disable=not progress, leave=False)
