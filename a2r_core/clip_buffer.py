@@ -8,13 +8,22 @@ Everything is driven by the frames' header stamps, never by arrival order or wal
 
 - frames are kept sorted by stamp, so a frame arriving out of order lands in its place;
 - the window is the newest `window_s` seconds and/or the newest `window_frames` frames;
-- a clip is emitted when the newest stamp has advanced `stride_s` seconds (or `stride_frames`
-  frames have arrived) since the last clip; the clip's frames are picked at `num_frames` instants
-  evenly spaced between the window's oldest and newest stamps (the nearest frame to each), so a
-  camera with jittery or dropped frames still gives clips that span the same time;
+- clips are due on a fixed grid in stamp time: the first when the window holds `min_frames`
+  frames, then one each time the newest stamp reaches the next grid point (previous due time +
+  `stride_s`, NOT the frame that triggered the last clip + `stride_s`), so the mean clip rate is
+  exactly 1/stride_s for any camera faster than that (a 30 Hz camera at stride 0.25 s gives
+  4.0 clips/s, not the 3.75 that rounding the period up to whole frames gave). A frame late by
+  less than a stride still serves its grid point (stamp jitter costs no clips); when the newest
+  stamp is a whole stride or more past the next grid point (a pause in the stamps, or a camera
+  slower than the rate) the grid is re-anchored at that frame: never a burst of catch-up clips.
+  With `stride_frames` a clip is emitted every that many arrived frames instead;
+- a clip's frames are picked at `num_frames` instants evenly spaced between the window's oldest
+  and newest stamps (the nearest frame to each), so a camera with jittery or dropped frames still
+  gives clips that span the same time;
 - a stamp jumping backwards by more than `reset_backwards_s` (a bag restarting, a simulator reset)
-  clears the buffer; a frame of a different size than the buffered ones clears it too (the camera
-  changed resolution: one clip must have one frame size);
+  clears the buffer and the grid (the next clip re-anchors it); a frame of a different size than
+  the buffered ones clears them too (the camera changed resolution: one clip must have one frame
+  size);
 - at most `max_frames` frames are held (the oldest go first): memory is bounded whatever the rate.
 
 Pure Python + numpy, no ROS import.
@@ -30,8 +39,8 @@ import numpy as np
 from a2r_core.errors import ConfigError, InputError
 
 NS_PER_S = 1_000_000_000
-# Stride comparisons tolerate this much stamp jitter, so a 0.5 s stride over 30 Hz stamps
-# (15 frames = 0.49999999 s) emits every 15 frames rather than every 16.
+# Grid comparisons tolerate this much stamp jitter, so a 0.5 s stride over 30 Hz stamps
+# (15 frames = 0.499999995 s) emits every 15 frames rather than every 16.
 STRIDE_TOLERANCE_NS = 1_000_000
 
 
@@ -110,6 +119,7 @@ class ClipBufferStats:
     resets_backwards: int = 0
     resets_size: int = 0
     clips: int = 0
+    reanchors: int = 0         # the newest stamp was past the next grid point: grid restarted there
 
     @property
     def dropped(self) -> int:
@@ -128,7 +138,8 @@ class ClipBuffer:
         self._stamps: list[int] = []
         self._frames: list[np.ndarray] = []
         self._shape: tuple[int, ...] | None = None
-        self._last_emit_ns: int | None = None
+        self._next_due_ns: int | None = None  # the stamp-time grid point of the next clip
+        self._emitted = False                 # a clip was cut since the last reset
         self._since_emit = 0
         self.frame_id = ""
 
@@ -155,11 +166,12 @@ class ClipBuffer:
         return float(min(1.0, max(parts)))
 
     def reset(self) -> None:
-        """Forget every frame and the stride position (counters are kept)."""
+        """Forget every frame and the clip grid (counters are kept)."""
         self._stamps.clear()
         self._frames.clear()
         self._shape = None
-        self._last_emit_ns = None
+        self._next_due_ns = None
+        self._emitted = False
         self._since_emit = 0
 
     # -- input -------------------------------------------------------------------------------
@@ -223,22 +235,45 @@ class ClipBuffer:
             del self._stamps[:drop]
             del self._frames[:drop]
 
+    @property
+    def next_due_ns(self) -> int | None:
+        """The stamp at (or after) which the next clip is cut; None before the first clip or with
+        `stride_frames` (clips by frame count)."""
+        return None if self.config.stride_frames else self._next_due_ns
+
     def _maybe_emit(self) -> Clip | None:
         cfg = self.config
         if len(self._frames) < cfg.min_frames:
             return None
         newest = self._stamps[-1]
-        if self._last_emit_ns is not None:
-            if cfg.stride_frames:
-                if self._since_emit < cfg.stride_frames:
-                    return None
-            elif newest - self._last_emit_ns < int(cfg.stride_s * NS_PER_S) - STRIDE_TOLERANCE_NS:
+        if cfg.stride_frames:
+            if self._emitted and self._since_emit < cfg.stride_frames:
                 return None
+        elif self._next_due_ns is not None and newest < self._next_due_ns - STRIDE_TOLERANCE_NS:
+            return None
         clip = self.sample()
-        self._last_emit_ns = newest
+        self._emitted = True
+        if not cfg.stride_frames:
+            self._advance_grid(newest)
         self._since_emit = 0
         self.stats.clips += 1
         return clip
+
+    def _advance_grid(self, newest: int) -> None:
+        """After a clip: the next grid point is the previous one + stride (camera time keeps the
+        mean rate exact). A frame late by less than a stride (jitter around a camera rate just
+        above the clip rate) still serves its grid point, so the next frame may be due at once;
+        when `newest` is a whole stride or more past the next point (a pause in the stamps, or a
+        camera slower than the rate), the grid is re-anchored at `newest` + stride: at most one
+        such catch-up clip, never a burst. The first clip anchors the grid."""
+        stride = int(round(self.config.stride_s * NS_PER_S))
+        if self._next_due_ns is None or stride == 0:  # stride 0: every frame makes a clip
+            self._next_due_ns = newest + stride
+            return
+        self._next_due_ns += stride
+        if newest >= self._next_due_ns + stride - STRIDE_TOLERANCE_NS:
+            self._next_due_ns = newest + stride
+            self.stats.reanchors += 1
 
     # -- output ------------------------------------------------------------------------------
     def sample(self) -> Clip | None:

@@ -141,3 +141,78 @@ def test_bad_frames_and_bad_configs_are_refused() -> None:
                    {"max_frames": 1, "min_frames": 2}, {"window_s": float("nan")}, {"reset_backwards_s": 0.0}):
         with pytest.raises(ConfigError):
             ClipBufferConfig(**kwargs)
+
+
+def _clip_ends(buffer: ClipBuffer, stamps_ns) -> list[int]:
+    """Push one frame per stamp; the end stamps of the clips that come out."""
+    ends = []
+    for i, stamp in enumerate(stamps_ns):
+        clip = buffer.push(int(stamp), _frame(i)).clip
+        if clip is not None:
+            ends.append(clip.end_ns)
+    return ends
+
+
+def test_30hz_at_4hz_gives_exactly_40_clips_in_10_s_on_a_fixed_camera_time_grid() -> None:
+    """Issue 15 item 3: the next clip is due a stride after the previous DUE time, not after the
+    frame that triggered it, so 30 Hz frames at stride 0.25 s give 4.0 clips/s (rounding the period
+    up to whole frames, 8 frames = 0.267 s, gave 3.75)."""
+    buffer = ClipBuffer(ClipBufferConfig(num_frames=8, window_s=2.0, stride_s=0.25, min_frames=2))
+    ends = _clip_ends(buffer, 10 * NS_PER_S + HZ30 * np.arange(300))  # 10 s of 30 Hz stamps
+    assert len(ends) == 40
+    rate = (len(ends) - 1) / ((ends[-1] - ends[0]) / NS_PER_S)
+    assert rate == pytest.approx(4.0, rel=0.01)
+    # clips alternate 7- and 8-frame periods; every clip is the first frame at or past its grid point
+    periods = set(np.diff(ends) // HZ30)
+    assert periods <= {7, 8} and len(periods) == 2
+    grid = ends[0] + 250_000_000 * np.arange(40)
+    assert np.all(np.asarray(ends) >= grid - 1_000_000) and np.all(np.asarray(ends) - grid < HZ30)
+    assert buffer.stats.reanchors == 0
+
+
+@pytest.mark.parametrize("camera_hz", [4.5, 7.0, 15.0, 24.0, 29.97, 60.0, 100.0])
+def test_mean_clip_rate_equals_rate_for_any_camera_faster_than_it(camera_hz: float) -> None:
+    """With jittery stamps too (+-20 % of the frame period): the grid is in camera time."""
+    rng = np.random.default_rng(int(camera_hz * 100))
+    period = NS_PER_S / camera_hz
+    n = int(60 * camera_hz)  # 60 s of stamps
+    stamps = (10 * NS_PER_S + period * np.arange(n) + rng.uniform(-0.2, 0.2, n) * period).astype(np.int64)
+    buffer = ClipBuffer(ClipBufferConfig(num_frames=8, window_s=2.0, stride_s=0.25, min_frames=2))
+    ends = _clip_ends(buffer, stamps)
+    rate = (len(ends) - 1) / ((ends[-1] - ends[0]) / NS_PER_S)
+    assert rate == pytest.approx(4.0, rel=0.01), rate
+
+
+def test_a_pause_in_the_stamps_re_anchors_the_grid_without_a_burst_of_catch_up_clips() -> None:
+    buffer = ClipBuffer(ClipBufferConfig(num_frames=8, window_s=2.0, stride_s=0.25, min_frames=2))
+    before = 10 * NS_PER_S + HZ30 * np.arange(60)                 # 2 s of frames
+    after = before[-1] + 5 * NS_PER_S + HZ30 * np.arange(60)       # 5 s of nothing, then 2 s more
+    ends_before = _clip_ends(buffer, before)
+    ends_after = _clip_ends(buffer, after)
+    assert len(ends_before) == 8
+    # no burst: after the pause the clips follow a new grid anchored at the first one (a catch-up
+    # would give one clip per frame for the 20 missed grid points); the first comes once min_frames
+    # frames are back
+    assert ends_after[0] == after[1] and len(ends_after) == 8
+    offsets = np.asarray(ends_after) - (after[1] + 250_000_000 * np.arange(8))
+    assert np.all((offsets > -1_000_000) & (offsets < HZ30)), offsets
+    assert buffer.stats.reanchors == 1
+    assert buffer.next_due_ns == after[1] + 8 * 250_000_000
+
+
+def test_a_camera_slower_than_the_rate_gives_one_clip_per_frame_and_no_more() -> None:
+    buffer = ClipBuffer(ClipBufferConfig(num_frames=4, window_s=5.0, stride_s=0.25, min_frames=2))
+    ends = _clip_ends(buffer, 10 * NS_PER_S + (NS_PER_S // 3) * np.arange(30))  # 3 Hz camera, 4 Hz rate
+    assert len(ends) == 29 and len(set(ends)) == 29  # every frame from the second on, each once
+
+
+def test_a_backwards_reset_restarts_the_grid_at_the_new_stamps() -> None:
+    buffer = ClipBuffer(ClipBufferConfig(num_frames=4, window_s=2.0, stride_s=0.25, min_frames=2))
+    _clip_ends(buffer, 100 * NS_PER_S + HZ30 * np.arange(90))
+    assert buffer.next_due_ns > 102 * NS_PER_S
+    restart = 10 * NS_PER_S + HZ30 * np.arange(90)   # the bag restarts 90 s earlier
+    ends = _clip_ends(buffer, restart)
+    assert buffer.stats.resets_backwards == 1
+    # the first clip once two frames are back, then exactly on the new grid: 12 clips in 3 s
+    assert ends[0] == restart[1] and len(ends) == 12
+    assert np.all(np.asarray(ends) - (restart[1] + 250_000_000 * np.arange(12)) < HZ30)
