@@ -9,7 +9,7 @@ time is kept alongside so output messages can be placed next to their image on p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -75,15 +75,37 @@ def iter_frames(reader: BagReader, topic: str, stats: DecodeStats | None = None)
     A message that does not deserialise or whose pixels are malformed is skipped (as the live node
     skips it with a warning) and counted in `stats`, so the caller can report the loss.
     """
-    image_topic(reader, topic)
     stats = stats if stats is not None else DecodeStats()
-    for raw in reader.messages([topic]):
+    for _, frame in iter_topic_frames(reader, [topic], {topic: stats}):
+        yield frame
+
+
+def iter_topic_frames(
+    reader: BagReader, topics: Sequence[str], stats: Mapping[str, DecodeStats] | None = None
+) -> Iterator[tuple[str, BagFrame]]:
+    """(topic, frame) of several image topics in one pass over the bag, in storage order.
+
+    One pass because a bag is read sequentially: scoring N cameras should cost one read, not N.
+    Every topic is checked first (`image_topic`); undecodable messages are counted per topic in
+    `stats` (a mapping topic -> DecodeStats; missing topics are not counted) and skipped.
+    """
+    for topic in topics:
+        image_topic(reader, topic)
+    stats = stats if stats is not None else {}
+    for raw in reader.messages(list(topics)):
         try:
             msg = reader.deserialize(raw)
             rgb = message_to_rgb(msg)
         except InputError as exc:
-            stats.note(f"{topic} message at log time {raw.log_time_ns} ns: {exc}")
+            if raw.topic in stats:
+                stats[raw.topic].note(f"{raw.topic} message at log time {raw.log_time_ns} ns: {exc}")
             continue
         header = msg.header  # type: ignore[attr-defined]
         stamp_ns = int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
-        yield BagFrame(stamp_ns, raw.log_time_ns, str(header.frame_id), rgb)
+        yield raw.topic, BagFrame(stamp_ns, raw.log_time_ns, str(header.frame_id), rgb)
+
+
+def image_topics(reader: BagReader) -> list[TopicInfo]:
+    """Every topic of the bag that carries a supported image type, sorted by name."""
+    return sorted((t for t in reader.topics.values() if t.msgtype in SUPPORTED_IMAGE_TYPES),
+                  key=lambda t: t.name)

@@ -1,4 +1,4 @@
-"""Score one image topic of a bag: frames -> StreamScorer (the live node's loop) -> rows.
+"""Score image topics of a bag: frames -> StreamScorer (the clip buffer + scoring loop) -> rows.
 
 Kept apart from the CLI so tests and notebooks can score a bag and get rows back without files.
 """
@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from a2r_core.bags.frames import DecodeStats, image_topic, iter_frames
+from a2r_core.bags.frames import DecodeStats, image_topic, image_topics, iter_topic_frames
 from a2r_core.bags.plot import thumbnail
 from a2r_core.bags.reader import BagReader, ReadReport, TopicInfo
 from a2r_core.clip_buffer import ClipBufferConfig
+from a2r_core.errors import InputError
 from a2r_core.scoring import ScoreRow, StreamScorer
 
 if TYPE_CHECKING:
@@ -64,6 +65,28 @@ def open_image_topic(bag: str | Path, topic: str) -> tuple[BagReader, TopicInfo]
     return reader, info
 
 
+def resolve_image_topics(bag: str | Path, topics: Sequence[str] | None) -> list[TopicInfo]:
+    """The image topics to score: `topics` checked (duplicates dropped), or, when None or empty,
+    the bag's only image topic.
+
+    InputError, listing the bag's topics, when a given topic is missing or not an image, when the
+    bag has no image topic, or when it has several and none was chosen (the user picks with
+    --topic, which may be repeated to score several cameras).
+    """
+    with BagReader(bag) as reader:
+        if topics:
+            return [image_topic(reader, t) for t in dict.fromkeys(topics)]
+        found = image_topics(reader)
+        if len(found) == 1:
+            return found
+        if not found:
+            raise InputError(f"bag {reader.path} has no image topic (sensor_msgs/msg/Image or "
+                             f"CompressedImage); its topics are:\n{reader.describe_topics()}")
+        listed = "\n".join(f"  {t.name}  [{t.msgtype}]" for t in found)
+        raise InputError(f"bag {reader.path} has {len(found)} image topics; choose with --topic "
+                         f"(repeat it to score several):\n{listed}")
+
+
 def score_bag(
     bag: str | Path,
     topic: str,
@@ -75,34 +98,65 @@ def score_bag(
     keep_thumbnails: bool = True,
 ) -> BagScoreResult:
     """Score every clip the live node's buffer would emit from `topic`, for every instruction."""
-    scorer = StreamScorer(model, instructions, buffer_config, batch_size=batch_size)
-    reader, info = open_image_topic(bag, topic)
-    rows: list[ScoreRow] = []
-    thumbs: dict[int, np.ndarray] = {}
-    decode = DecodeStats()
-    frames = 0
+    return score_bag_topics(bag, [topic], model, instructions, buffer_config, batch_size=batch_size,
+                            progress=progress, keep_thumbnails=keep_thumbnails)[0]
+
+
+def score_bag_topics(
+    bag: str | Path,
+    topics: Sequence[str],
+    model: "RewardModel",
+    instructions: Sequence[str],
+    buffer_config: ClipBufferConfig | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    keep_thumbnails: bool = True,
+) -> list[BagScoreResult]:
+    """Score several cameras of one bag in a single read: one clip buffer (the live node's, as if
+    one reward node ran per camera) and one result per topic, in the order of `topics`.
+
+    The results share the bag's ReadReport (one pass read them all).
+    """
+    topics = list(dict.fromkeys(topics))
+    if not topics:
+        raise InputError("no image topic to score")
+    scorers = {t: StreamScorer(model, instructions, buffer_config, batch_size=batch_size) for t in topics}
+    rows: dict[str, list[ScoreRow]] = {t: [] for t in topics}
+    thumbs: dict[str, dict[int, np.ndarray]] = {t: {} for t in topics}
+    decode = {t: DecodeStats() for t in topics}
+    frames = dict.fromkeys(topics, 0)
+    reader = BagReader(bag)
+    reader.open()
     try:
-        bar = tqdm(total=info.count if info.count > 0 else None, unit="frame", desc=f"scoring {topic}", disable=not progress)
-        with bar:
-            for frame in iter_frames(reader, topic, decode):
-                frames += 1
+        infos = {t: image_topic(reader, t) for t in topics}
+        counts = [i.count for i in infos.values()]
+        total = sum(counts) if all(c > 0 for c in counts) else None
+        desc = f"scoring {topics[0]}" if len(topics) == 1 else f"scoring {len(topics)} cameras"
+        with tqdm(total=total, unit="frame", desc=desc, disable=not progress) as bar:
+            for topic, frame in iter_topic_frames(reader, topics, decode):
+                frames[topic] += 1
+                scorer = scorers[topic]
                 new = scorer.push(frame.stamp_ns, frame.rgb, frame.frame_id, frame.log_time_ns)
                 clip = scorer.last_clip
                 if keep_thumbnails and clip is not None:  # a small copy of the clip's newest frame
-                    thumbs[clip.end_ns] = thumbnail(clip.frames[-1])
-                rows.extend(new)
+                    thumbs[topic][clip.end_ns] = thumbnail(clip.frames[-1])
+                rows[topic].extend(new)
                 bar.update(1)
-            rows.extend(scorer.flush())
+            for topic, scorer in scorers.items():
+                rows[topic].extend(scorer.flush())
     finally:
         reader.close()
-    return BagScoreResult(
-        bag=Path(bag),
-        topic=info,
-        storage=reader.storage,
-        rows=rows,
-        frames_read=frames,
-        decode=decode,
-        report=reader.report,
-        events=list(scorer.events),
-        thumbnails=thumbs,
-    )
+    return [
+        BagScoreResult(
+            bag=Path(bag),
+            topic=infos[t],
+            storage=reader.storage,
+            rows=rows[t],
+            frames_read=frames[t],
+            decode=decode[t],
+            report=reader.report,
+            events=list(scorers[t].events),
+            thumbnails=thumbs[t],
+        )
+        for t in topics
+    ]

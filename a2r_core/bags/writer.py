@@ -1,8 +1,11 @@
-"""Write a copy of a bag with the rewards added on /a2r/reward.
+"""Write a copy of a bag with the rewards added on /a2r/reward (one stream per scored camera).
 
 The new bag holds every original message byte for byte (same topics, types, QoS profiles and log
 times) plus one `a2r_ros/msg/RewardScore` per clip and instruction, typed from the package's own
-.msg definition (a2r_core.bags.typestore). Each reward is logged at the log time of the newest
+.msg definition (a2r_core.bags.typestore). One camera's rewards go on /a2r/reward, the topic the
+live node publishes; several cameras' each go on their own topic, /a2r/reward followed by the
+camera's topic (`reward_topics`: /cam_left/image_raw -> /a2r/reward/cam_left/image_raw), so a
+player or a plot can tell them apart. Each reward is logged at the log time of the newest
 frame of its clip, so `ros2 bag play` publishes it right after the image it belongs to, and its
 header.stamp is that frame's header stamp, like the live node's.
 
@@ -13,9 +16,8 @@ so an interrupted run never leaves a half-written bag under the requested name.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from rosbags.interfaces import ConnectionExtRosbag2
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -23,10 +25,23 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from a2r_core.bags.reader import BagReader
 from a2r_core.bags.typestore import REWARD_MSGTYPE
 from a2r_core.errors import DataError, InputError
+from a2r_core.output_dirs import staging_dir
 from a2r_core.scoring import ScoreRow
 
 REWARD_TOPIC = "/a2r/reward"
 NS_PER_S = 1_000_000_000
+
+
+def reward_topics(camera_topics: Sequence[str]) -> dict[str, str]:
+    """Camera topic -> the topic its rewards go on in an output bag.
+
+    One camera: /a2r/reward (what the live reward node publishes). Several: /a2r/reward followed
+    by the camera's own (absolute) topic name, e.g. /a2r/reward/cam_left/image_raw.
+    """
+    cameras = list(dict.fromkeys(camera_topics))
+    if len(cameras) == 1:
+        return {cameras[0]: REWARD_TOPIC}
+    return {c: REWARD_TOPIC + "/" + c.strip("/") for c in cameras}
 
 
 def reward_message(reader: BagReader, row: ScoreRow) -> object:
@@ -59,26 +74,30 @@ def reward_message(reader: BagReader, row: ScoreRow) -> object:
 def write_scored_bag(
     source: str | Path,
     destination: str | Path,
-    rows: Sequence[ScoreRow],
+    rows: Sequence[ScoreRow] | Mapping[str, Sequence[ScoreRow]],
     storage: str | None = None,
     notes: list[str] | None = None,
 ) -> Path:
-    """Copy bag `source` to `destination` adding `rows` on /a2r/reward; returns the bag path.
+    """Copy bag `source` to `destination` adding reward messages; returns the bag path.
 
-    `storage` is "mcap" or "sqlite3" (default: the source's). Rows need `log_time_ns` >= 0 (bag
-    scoring sets it). Topics whose type the typestore does not know and whose definition the
-    source does not carry cannot be re-declared and are left out; each is named in `notes`.
-    Reading goes through BagReader, so a damaged source contributes what is readable.
+    `rows` is a list of rows (all on /a2r/reward) or a mapping reward topic -> rows (several
+    cameras: see `reward_topics`). `storage` is "mcap" or "sqlite3" (default: the source's). Rows
+    need `log_time_ns` >= 0 (bag scoring sets it). Topics whose type the typestore does not know
+    and whose definition the source does not carry cannot be re-declared and are left out; each is
+    named in `notes`. Reading goes through BagReader, so a damaged source contributes what is
+    readable.
     """
     destination = Path(destination)
+    streams = dict(rows) if isinstance(rows, Mapping) else {REWARD_TOPIC: list(rows)}
     if destination.exists():
         raise InputError(f"output bag {destination} exists already; choose a new path")
-    if any(r.log_time_ns < 0 for r in rows):
+    if any(r.log_time_ns < 0 for stream in streams.values() for r in stream):
         raise InputError("every reward row needs the log time of its newest frame to be placed in a bag")
     notes = notes if notes is not None else []
-    ordered = sorted(rows, key=lambda r: r.log_time_ns)  # stable: clip-major order within a time
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+    # stable sort: clip-major order within a time, streams in the order given
+    ordered = sorted(((r, topic) for topic, stream in streams.items() for r in stream),
+                     key=lambda item: item[0].log_time_ns)
+    tmp_root = staging_dir(destination)
     try:
         with BagReader(source) as reader:
             kind = storage or reader.storage
@@ -87,17 +106,18 @@ def write_scored_bag(
             plugin = StoragePlugin.MCAP if kind == "mcap" else StoragePlugin.SQLITE3
             tmp_bag = tmp_root / destination.name
             with Writer(tmp_bag, version=9, storage_plugin=plugin) as writer:
-                conns = _declare_topics(writer, reader, notes)
-                reward_conn = writer.add_connection(REWARD_TOPIC, REWARD_MSGTYPE, typestore=reader.typestore)
+                conns = _declare_topics(writer, reader, notes, set(streams))
+                reward_conns = {topic: writer.add_connection(topic, REWARD_MSGTYPE, typestore=reader.typestore)
+                                for topic in streams}
                 queue = iter(ordered)
                 pending = next(queue, None)
                 for raw in reader.messages(list(conns)):
-                    while pending is not None and pending.log_time_ns <= raw.log_time_ns:
-                        _write_reward(writer, reward_conn, reader, pending)
+                    while pending is not None and pending[0].log_time_ns <= raw.log_time_ns:
+                        _write_reward(writer, reward_conns[pending[1]], reader, pending[0])
                         pending = next(queue, None)
                     writer.write(conns[raw.topic], raw.log_time_ns, raw.data)
                 while pending is not None:
-                    _write_reward(writer, reward_conn, reader, pending)
+                    _write_reward(writer, reward_conns[pending[1]], reader, pending[0])
                     pending = next(queue, None)
             notes.extend(reader.report.problems)
         tmp_bag.rename(destination)
@@ -113,14 +133,15 @@ def _write_reward(writer: Writer, conn: object, reader: BagReader, row: ScoreRow
     writer.write(conn, row.log_time_ns, data)  # type: ignore[arg-type]
 
 
-def _declare_topics(writer: Writer, reader: BagReader, notes: list[str]) -> dict[str, object]:
-    """Re-declare the source's topics in the new bag; topic -> writer connection."""
+def _declare_topics(writer: Writer, reader: BagReader, notes: list[str], replaced: set[str]) -> dict[str, object]:
+    """Re-declare the source's topics in the new bag, except the reward topics being written
+    (`replaced`); topic -> writer connection."""
     source_conns = {c.topic: c for c in reader.connections()}
     known = reader.typestore.types
     conns: dict[str, object] = {}
     for topic in reader.topics.values():
-        if topic.name == REWARD_TOPIC:
-            notes.append(f"{REWARD_TOPIC} exists in the source bag; its old messages are not copied")
+        if topic.name in replaced:
+            notes.append(f"{topic.name} exists in the source bag; its old messages are not copied")
             continue
         src = source_conns.get(topic.name)
         qos: Iterable = ()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from a2r_core.errors import ConfigError
+from a2r_core.output_dirs import staging_dir
 
 NAME = "pybullet"
 HELP = "PyBullet tabletop push tasks: speed benchmark, oracle-reward MPC success rate"
@@ -160,8 +160,7 @@ def _write_outputs(out: Path, summary: dict, finals: list[np.ndarray], episodes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    tmp = staging_dir(out)  # mode as mkdir gives (0755 under umask 022), not mkdtemp's 0700
     try:
         (tmp / "mpc_oracle.json").write_text(json.dumps(summary, indent=2))
         lines = [

@@ -1,10 +1,13 @@
 """`a2r score-bag`: score a recorded rosbag2 bag offline, with the rewards the live node publishes.
 
-    a2r score-bag BAG --topic /camera/image_raw --instruction "open the drawer" \
+    a2r score-bag BAG [--topic /camera/image_raw ...] --instruction "open the drawer" \
         --checkpoint CKPT --out OUT [--output-bag OUT_BAG] [--window 2.0 --stride 0.5]
 
+Without --topic the bag's only image topic is scored (several: the error lists them); --topic may
+be repeated to score several cameras in one read, each with its own clip buffer, its own rows
+(the `topic` column) and its own RewardScore stream in the output bag (`reward_topics`).
 Writes OUT/scores.csv, OUT/scores.json and OUT/scores.png (atomically: a temp dir renamed into
-place). A damaged bag is scored as far as it is readable; the losses are printed and written to
+place); an --output-bag inside OUT is written into that temp dir too, so it lands with the scores. A damaged bag is scored as far as it is readable; the losses are printed and written to
 scores.json, and the exit code is 1 so scripts notice. Also installed as `ros2 run a2r_ros
 score_bag` (scripts/ros/score_bag calls `main` below).
 """
@@ -16,18 +19,19 @@ import csv
 import json
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
 from a2r_core.clip_buffer import ClipBufferConfig
 from a2r_core.errors import ConfigError, InputError
+from a2r_core.output_dirs import staging_dir
 
 NAME = "score-bag"
 HELP = "score a recorded rosbag2 bag (MCAP or sqlite3) offline: CSV, JSON, PNG, optional bag"
 
 CSV_COLUMNS = [
+    "topic",
     "stamp_ns",
     "stamp_s",
     "instruction",
@@ -45,13 +49,16 @@ CSV_COLUMNS = [
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `a2r score-bag`."""
     parser.add_argument("bag", help="rosbag2 bag directory, or a bare .mcap / .db3 file")
-    parser.add_argument("--topic", required=True, help="camera topic (sensor_msgs/Image or CompressedImage)")
+    parser.add_argument("--topic", action="append", default=None, metavar="TOPIC",
+                        help="camera topic (sensor_msgs/Image or CompressedImage); repeat to score several "
+                             "cameras in one pass (default: the bag's only image topic)")
     parser.add_argument("--instruction", action="append", required=True, metavar="TEXT",
                         help="instruction to score against; repeat for several")
     parser.add_argument("--checkpoint", required=True, help="reward model checkpoint directory (or hub id)")
     parser.add_argument("--out", required=True, help="output directory for scores.csv/.json/.png")
     parser.add_argument("--output-bag", default=None, metavar="PATH",
-                        help="also write a copy of the bag with RewardScore messages on /a2r/reward")
+                        help="also write a copy of the bag with RewardScore messages on /a2r/reward "
+                             "(several cameras: /a2r/reward/<camera topic> each); may be inside --out")
     parser.add_argument("--output-storage", choices=["mcap", "sqlite3"], default=None,
                         help="storage of --output-bag (default: the input's)")
     parser.add_argument("--params-file", default=None, metavar="YAML",
@@ -78,63 +85,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the bag; 0 when it was read completely, 1 when part of it was lost."""
-    from a2r_core.bags.pipeline import open_image_topic, score_bag
-    from a2r_core.bags.writer import write_scored_bag
+    from a2r_core.bags.pipeline import resolve_image_topics, score_bag_topics
+    from a2r_core.bags.writer import reward_topics
     from a2r_core.scoring import validate_instructions
 
     instructions = validate_instructions(args.instruction)
     out = Path(args.out)
     if out.exists() and not args.force and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"output directory {out} exists and is not empty; pass --force to replace it")
-    if args.output_bag and Path(args.output_bag).exists():
+    bag_inside = _inside(args.output_bag, out) if args.output_bag else None
+    if bag_inside == Path("."):
+        raise InputError("--output-bag must not be the --out directory itself; name a folder inside it")
+    if args.output_bag and bag_inside is None and Path(args.output_bag).exists():
         raise InputError(f"output bag {args.output_bag} exists already; choose a new path")
     if args.params_file and not Path(args.params_file).is_file():
         raise InputError(f"--params-file {args.params_file} does not exist")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    # Check the bag and topic before loading the model: a typo should fail in milliseconds.
-    reader, _ = open_image_topic(args.bag, args.topic)
-    reader.close()
+    # Check the bag and topics before loading the model: a typo should fail in milliseconds.
+    topics = [t.name for t in resolve_image_topics(args.bag, args.topic)]
+    if not args.topic:
+        print(f"a2r score-bag: scoring {topics[0]}, the bag's only image topic", file=sys.stderr)
 
     from a2r_core.reward import RewardModel
 
     model = RewardModel.load(args.checkpoint, device=args.device, dtype=args.dtype)
     config = buffer_config(args, int(model.num_frames))
-    result = score_bag(args.bag, args.topic, model, instructions, config,
-                       batch_size=args.batch_size, progress=not args.no_progress)
-    problems = result.problems
-
-    notes: list[str] = list(result.report.notes)
-    bag_path = None
-    if args.output_bag:
-        bag_path = write_scored_bag(args.bag, args.output_bag, result.rows,
-                                    storage=args.output_storage, notes=notes)
-
+    results = score_bag_topics(args.bag, topics, model, instructions, config,
+                               batch_size=args.batch_size, progress=not args.no_progress)
+    problems = list(dict.fromkeys(p for r in results for p in r.problems))
+    notes: list[str] = list(results[0].report.notes)
+    streams = reward_topics(topics)
+    records = [{"topic": r.topic.name, **row.as_record()} for r in results for row in r.rows]
     summary = {
         "bag": str(Path(args.bag).resolve()),
-        "storage": result.storage,
-        "topic": result.topic.name,
-        "msgtype": result.topic.msgtype,
+        "storage": results[0].storage,
+        "topic": topics[0] if len(topics) == 1 else None,
+        "topics": topics,
+        "msgtype": results[0].topic.msgtype if len(topics) == 1 else None,
         "instructions": instructions,
         "checkpoint": str(args.checkpoint),
         "model_id": str(model.model_id),
         "clip_buffer": asdict(config),
         "batch_size": args.batch_size,
-        "frames_read": result.frames_read,
-        "frames_expected": result.topic.count if result.topic.count >= 0 else None,
-        "clips": len(result.rows) // len(instructions),
+        "frames_read": sum(r.frames_read for r in results),
+        "frames_expected": (sum(r.topic.count for r in results)
+                            if all(r.topic.count >= 0 for r in results) else None),
+        "clips": sum(len(r.rows) for r in results) // len(instructions),
+        "cameras": {r.topic.name: {
+            "msgtype": r.topic.msgtype,
+            "frames_read": r.frames_read,
+            "frames_expected": r.topic.count if r.topic.count >= 0 else None,
+            "clips": len(r.rows) // len(instructions),
+            "buffer_events": r.events,
+            "reward_topic": streams[r.topic.name],
+        } for r in results},
         "complete": not problems,
         "problems": problems,
-        "buffer_events": result.events,
-        "output_bag": str(bag_path) if bag_path else None,
+        "buffer_events": [e for r in results for e in r.events],
+        "output_bag": str(args.output_bag) if args.output_bag else None,
         "notes": notes,
-        "rows": [r.as_record() for r in result.rows],
+        "rows": records,
     }
-    _write_outputs(out, summary, result, instructions, args.force)
+    _write_outputs(out, summary, results, instructions, args, bag_inside, streams)
 
+    bag_path = args.output_bag
     print(f"a2r score-bag: {summary['clips']} clips x {len(instructions)} instruction(s) from "
-          f"{result.frames_read} frames -> {out}" + (f", {bag_path}" if bag_path else ""))
-    for note in notes:
+          f"{summary['frames_read']} frames of {', '.join(topics)} -> {out}"
+          + (f", {bag_path}" if bag_path else ""))
+    for note in summary["notes"]:
         if note not in problems:
             print(f"a2r score-bag: note: {note}", file=sys.stderr)
     if problems:
@@ -144,6 +163,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _inside(path: str, folder: Path) -> Path | None:
+    """`path` relative to `folder` when it lies inside it (or is it: Path('.')), else None."""
+    try:
+        return Path(path).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
 
 
 def buffer_config(args: argparse.Namespace, model_num_frames: int) -> ClipBufferConfig:
@@ -180,23 +207,34 @@ def buffer_config(args: argparse.Namespace, model_num_frames: int) -> ClipBuffer
     return replace(base, **changes)
 
 
-def _write_outputs(out: Path, summary: dict, result, instructions: Sequence[str], force: bool) -> None:
-    """scores.csv/.json/.png into a temp dir beside `out`, then renamed into place."""
-    from a2r_core.bags.plot import plot_scores
+def _write_outputs(out: Path, summary: dict, results: Sequence, instructions: Sequence[str],
+                   args: argparse.Namespace, bag_inside: Path | None, streams: dict[str, str]) -> None:
+    """The output bag, then scores.csv/.json/.png, into a temp dir beside `out` renamed into place.
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    An --output-bag inside `out` is written into the temp dir at its place, so it arrives with the
+    scores (and `out` is still absent or empty until then); one elsewhere is written to its own
+    path first. Either way its notes (topics not copied, damage) reach scores.json.
+    """
+    from a2r_core.bags.plot import plot_camera_scores
+    from a2r_core.bags.writer import write_scored_bag
+
+    tmp = staging_dir(out)
     try:
+        if args.output_bag:
+            rows = {streams[r.topic.name]: r.rows for r in results}
+            target = tmp / bag_inside if bag_inside is not None else Path(args.output_bag)
+            write_scored_bag(args.bag, target, rows, storage=args.output_storage, notes=summary["notes"])
         with (tmp / "scores.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             for rec in summary["rows"]:
                 writer.writerow({**rec, "failure_mode_scores": ";".join(f"{x:.6g}" for x in rec["failure_mode_scores"])})
         (tmp / "scores.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        plot_scores(result.rows, instructions, result.thumbnails, tmp / "scores.png",
-                    title=f"{Path(summary['bag']).name} {summary['topic']} ({summary['model_id']})")
+        cameras = [(r.topic.name if len(results) > 1 else "", r.rows, r.thumbnails) for r in results]
+        plot_camera_scores(cameras, instructions, tmp / "scores.png",
+                           title=f"{Path(summary['bag']).name} {', '.join(summary['topics'])} ({summary['model_id']})")
         if out.exists():
-            if not (force or (out.is_dir() and not any(out.iterdir()))):
+            if not (args.force or (out.is_dir() and not any(out.iterdir()))):
                 raise InputError(f"output directory {out} appeared while scoring; not replacing it")
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         tmp.rename(out)

@@ -31,7 +31,6 @@ import copy
 import dataclasses
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 
 from a2r_core.dataclass_config import build_dataclass, read_yaml_mapping
 from a2r_core.errors import ConfigError
+from a2r_core.output_dirs import staging_dir
 from a2r_core.eval import metrics, online
 from a2r_core.eval.clips import (
     PYBULLET_POLICIES,
@@ -591,8 +591,7 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
         raise ConfigError(f"{out}: already exists and is not an empty directory; choose another --out")
     if cfg.metaworld is not None and cfg.metaworld.data is not None:
         cfg.metaworld.data.check()  # before making anything: name the generator script if missing
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_dir(out)  # mode as mkdir gives (0755 under umask 022), not mkdtemp's 0700
     t_start = time.perf_counter()
     try:
         suites = _suites(cfg, tmp)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from a2r_core import __version__
 from a2r_core.errors import CheckpointError, ConfigError
+from a2r_core.output_dirs import staging_dir
 
 from .configuration_a2r import A2RConfig
 from .modeling_a2r import Adapt2Reward
@@ -71,8 +71,7 @@ def save_checkpoint(model: Adapt2Reward, path: str | Path, extra_tensors: dict[s
                     extra_json: dict | None = None) -> Path:
     """Write `model` (+ extras) as a checkpoint directory at `path`, atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = staging_dir(path)  # mode as mkdir gives (0755 under umask 022), not mkdtemp's 0700
     try:
         state = _tensor_dict(model.persistent_state_dict(), "model state")
         save_file(state, str(tmp / MODEL_FILE), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})

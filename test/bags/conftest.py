@@ -136,6 +136,48 @@ def write_image_bag(
     return WrittenBag(path, storage, topic, stamps, log_times)
 
 
+def write_camera_bag(
+    path: Path,
+    cameras: dict[str, tuple[np.ndarray, str, int]],
+    storage: str = "mcap",
+) -> dict[str, np.ndarray]:
+    """A bag with several cameras, as a robot with two cameras records it: `cameras` maps a topic
+    to (frames, encoding, stamp offset ns); messages of all cameras are interleaved by log time,
+    plus a std_msgs/String topic. Returns each camera's header stamps."""
+    import cv2
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from a2r_core.bags.typestore import a2r_typestore
+    from a2r_core.images import rgb_to_image_fields
+
+    store = a2r_typestore()
+    types = store.types
+    Time, Header = types["builtin_interfaces/msg/Time"], types["std_msgs/msg/Header"]
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    stamps = {t: stamps_ns(len(f)) + offset for t, (f, _, offset) in cameras.items()}
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        conns = {}
+        for topic, (_, encoding, _) in cameras.items():
+            msgtype = "sensor_msgs/msg/CompressedImage" if encoding in ("png", "jpeg") else "sensor_msgs/msg/Image"
+            conns[topic] = (writer.add_connection(topic, msgtype, typestore=store), msgtype, encoding)
+        status = writer.add_connection("/robot/status", "std_msgs/msg/String", typestore=store)
+        events = sorted((int(s) + LOG_DELAY_NS, topic, i) for topic in cameras for i, s in enumerate(stamps[topic]))
+        for log_time, topic, i in events:
+            conn, msgtype, encoding = conns[topic]
+            frame, stamp = cameras[topic][0][i], int(stamps[topic][i])
+            header = Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=topic.strip("/").split("/")[0])
+            if msgtype.endswith("CompressedImage"):
+                ok, buf = cv2.imencode("." + encoding, np.ascontiguousarray(frame[:, :, ::-1]))
+                assert ok
+                msg = types[msgtype](header=header, format=encoding, data=buf.reshape(-1))
+            else:
+                fields = rgb_to_image_fields(frame, encoding)
+                msg = types[msgtype](header=header, data=np.frombuffer(fields.pop("data"), dtype=np.uint8), **fields)
+            writer.write(conn, log_time, store.serialize_cdr(msg, msgtype))
+            writer.write(status, log_time, store.serialize_cdr(types["std_msgs/msg/String"](data=topic), "std_msgs/msg/String"))
+    return stamps
+
+
 def storage_file(bag: Path) -> Path:
     files = [*bag.glob("*.mcap"), *bag.glob("*.db3")]
     assert len(files) == 1, files
