@@ -110,4 +110,21 @@ def candidate_clip(history: np.ndarray, future: np.ndarray, future_steps: np.nda
     return np.stack(parts, axis=1 if batched else 0)
 
 
-__all__ = ["candidate_clip", "candidate_future_steps", "clip_indices", "prefix_clip", "rewound_clip", "thin"]
+def model_input(frames: np.ndarray, num_frames: int, image_size: int) -> np.ndarray:
+    """A uint8 clip [T, H, W, 3] (or a batch [..., T, H, W, 3]) cut down to what the model looks
+    at: thinned to `num_frames` by `clip_indices`, and shrunk to `image_size` by
+    `a2r_core.images.resize_frames` (the model's own filter) where both sides are larger.
+
+    Why here: `RewardModel.score` does exactly this before its forward pass, so a client that sends
+    `model_input(clip)` instead of the camera's full-size frames gets the same scores bit for bit
+    while sending (and the service decoding) up to 100x fewer bytes; `RewardClient` does it with
+    the size the service advertises. Frames smaller than the model are left to the model's float
+    preprocessing, and clips with fewer frames to the model's own frame repetition.
+    """
+    from a2r_core.images import resize_frames
+
+    return resize_frames(thin(frames, num_frames), image_size)
+
+
+__all__ = ["candidate_clip", "candidate_future_steps", "clip_indices", "model_input", "prefix_clip", "rewound_clip",
+           "thin"]

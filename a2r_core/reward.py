@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from a2r_core.errors import CheckpointError, ConfigError, InputError
-from a2r_core.images import needs_resize, resize_frames
-from a2r_core.model.preprocess import uniform_frame_indices
+from a2r_core.clips import model_input
+from a2r_core.images import needs_resize
+from a2r_core.instructions import check_instructions
 
 REWARD_MODES = ("cosine", "contrast")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -98,14 +99,10 @@ def _as_clip_list(clips) -> list[np.ndarray] | np.ndarray:
 
 
 def _check_instructions(instructions) -> list[str]:
+    """The instructions as a list, checked by the one instruction check (`a2r_core.instructions`)."""
     if isinstance(instructions, str) or not isinstance(instructions, Sequence):
         raise InputError(f"instructions: expected a sequence of strings, got {type(instructions).__name__}")
-    if len(instructions) == 0:
-        raise InputError("instructions: no instructions given")
-    for i, text in enumerate(instructions):
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"instructions[{i}]: expected a non-empty string, got {text!r}")
-    return list(instructions)
+    return check_instructions(list(instructions))
 
 
 class RewardModel:
@@ -236,10 +233,8 @@ class RewardModel:
                 # preprocessing filter, ~20x cheaper than in float); the reward node does the same
                 # per frame on arrival, so live and direct scores agree bit for bit.
                 arr = get(part)
-                if needs_resize(arr.shape[2], arr.shape[3], size):
-                    if arr.shape[1] > model.config.num_frames:  # resize only the frames the model samples
-                        arr = arr[:, uniform_frame_indices(arr.shape[1], model.config.num_frames).numpy()]
-                    arr = resize_frames(arr, size)
+                if needs_resize(arr.shape[2], arr.shape[3], size):  # resize only the frames the model samples
+                    arr = model_input(arr, model.config.num_frames, size)
                 arr = np.ascontiguousarray(arr)
                 if not arr.flags.writeable:  # torch.from_numpy wants a writable buffer
                     arr = arr.copy()

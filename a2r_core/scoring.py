@@ -22,6 +22,7 @@ import numpy as np
 
 from a2r_core.clip_buffer import Clip, ClipBuffer, ClipBufferConfig
 from a2r_core.errors import ConfigError
+from a2r_core.instructions import check_instructions
 
 if TYPE_CHECKING:  # the reward model pulls in torch; importing it here only for types
     from a2r_core.reward import RewardModel
@@ -45,8 +46,8 @@ class ScoreRow:
     instruction: str
     reward: float
     success_probability: float
-    failure_mode_scores: tuple[float, ...]
-    most_likely_failure_mode: int
+    failure_mode_scores: tuple[float, ...]  # K probabilities; () when the instruction's task has no failure prompts
+    most_likely_failure_mode: int           # index into failure_mode_scores; -1 when it is empty
     model_id: str
     inference_latency_ms: float
     log_time_ns: int = -1
@@ -67,18 +68,6 @@ class ScoreRow:
             "model_id": self.model_id,
             "inference_latency_ms": self.inference_latency_ms,
         }
-
-
-def validate_instructions(instructions: Sequence[str]) -> list[str]:
-    """Non-empty, stripped instructions; ConfigError naming the bad one otherwise."""
-    out = []
-    for i, text in enumerate(instructions):
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"instruction {i} is empty; give a non-empty instruction text")
-        out.append(text.strip())
-    if not out:
-        raise ConfigError("no instruction given; give at least one instruction to score against")
-    return out
 
 
 def score_clips(
@@ -114,8 +103,11 @@ def score_clips(
                     instruction=text,
                     reward=float(reward[c, i]),
                     success_probability=float(success[c, i]),
-                    failure_mode_scores=tuple(float(x) for x in modes[c, i]) if modes.ndim == 3 else (),
-                    most_likely_failure_mode=int(best[c, i]),
+                    # RewardOutput pads an instruction without failure texts with K zeros (its
+                    # arrays are [B, I, K]); a row, a RewardScore and a CSV cell say "none" with
+                    # an empty list and mode -1, as RewardScore.msg documents.
+                    failure_mode_scores=tuple(float(x) for x in modes[c, i]) if best[c, i] >= 0 else (),
+                    most_likely_failure_mode=int(best[c, i]) if best[c, i] >= 0 else -1,
                     model_id=str(model.model_id),
                     inference_latency_ms=float(latency_ms),
                     log_time_ns=log_time,
@@ -142,7 +134,7 @@ class StreamScorer:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model = model
-        self.instructions = validate_instructions(instructions)
+        self.instructions = check_instructions(list(instructions))
         self.buffer = ClipBuffer(buffer_config or ClipBufferConfig(num_frames=int(model.num_frames)))
         self.batch_size = batch_size
         self._pending: list[Clip] = []

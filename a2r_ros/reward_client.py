@@ -8,6 +8,13 @@
 non-OK status raises `RewardQueryError` (its `status` is the response code) with the node's
 message, so a planner never mistakes a rejected request for scores.
 
+By default the client sends each clip cut to the model's input (`a2r_core.clips.model_input`:
+the frames the model samples, shrunk to its size with its own filter), which it learns once from
+the service (an "info" request, `QueryReward.srv`). The scores are the ones the full-size clip
+gets, and a 64-clip request of 112 px frames shrinks 3x (camera-size frames: up to 100x), which is
+most of the round trip's cost beyond the model (docs/performance.md). `cut_to_model_input=False`
+sends the frames as given.
+
 Blocking calls work both when nobody spins `node` (the call spins it until the answer arrives) and
 when an executor already spins it in another thread (the call just waits), using only API shared
 by Humble, Jazzy and Kilted.
@@ -24,6 +31,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 
+from a2r_core.clips import clip_indices, model_input
 from a2r_core.errors import A2RError, InputError
 from a2r_ros.image_conversion import ns_to_stamp, rgb_frames_to_image_msgs
 from a2r_ros.msg import Clip
@@ -92,28 +100,70 @@ def result_from_response(response: QueryReward.Response) -> RewardResult:
 class RewardClient:
     """Client of a reward node's `a2r/query_reward` service (relative to `node`'s namespace)."""
 
-    def __init__(self, node: Node, service: str = "a2r/query_reward", encoding: str = "rgb8") -> None:
+    def __init__(self, node: Node, service: str = "a2r/query_reward", encoding: str = "rgb8",
+                 cut_to_model_input: bool = True) -> None:
         self.node = node
         self.encoding = encoding
+        self.cut_to_model_input = cut_to_model_input
+        self.model_input: tuple[int, int] | None = None  # (num_frames, image_size) once the service said
         self._client = node.create_client(QueryReward, service)
 
     def wait_for_service(self, timeout_sec: float = 10.0) -> bool:
         return self._client.wait_for_service(timeout_sec=timeout_sec)
 
+    def _request(self, clips: Any, instructions: Sequence[str],
+                 stamps_ns: Sequence[Sequence[int]] | None) -> QueryReward.Request:
+        """The request for `clips`, cut to the model's input when known (stamps then follow the
+        kept frames; they do not change the scores, only the node's checks)."""
+        if self.cut_to_model_input and self.model_input is not None and self.encoding == "rgb8":
+            frames, size = self.model_input
+            clips = [np.asarray(c) for c in clips] if not isinstance(clips, np.ndarray) else clips
+            if stamps_ns is not None:
+                stamps_ns = [[s[i] for i in clip_indices(len(s), frames)] if len(s) > frames else s
+                             for s in stamps_ns]
+            clips = model_input(clips, frames, size) if isinstance(clips, np.ndarray) else \
+                [model_input(c, frames, size) for c in clips]
+        return build_request(clips, instructions, self.encoding, stamps_ns)
+
+    def _remember_model_input(self, response: QueryReward.Response) -> None:
+        if response.model_num_frames and response.model_image_size:
+            self.model_input = (int(response.model_num_frames), int(response.model_image_size))
+        else:  # a node that does not advertise its input: send frames as given from now on
+            self.cut_to_model_input = False
+
     def score_async(self, clips: Any, instructions: Sequence[str],
                     stamps_ns: Sequence[Sequence[int]] | None = None) -> Future:
         """Send the request; the returned rclpy Future resolves to a RewardResult (or holds a
-        RewardQueryError as its exception). Await it in an rclpy coroutine callback or poll done()."""
-        raw = self._client.call_async(build_request(clips, instructions, self.encoding, stamps_ns))
+        RewardQueryError as its exception). Await it in an rclpy coroutine callback or poll done().
+        The first call asks the service for the model's input first (one small extra round trip)."""
         result = Future()
 
         def finish(done: Future) -> None:
             try:
-                result.set_result(result_from_response(done.result()))
+                response = done.result()
+                self._remember_model_input(response)
+                result.set_result(result_from_response(response))
             except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
                 result.set_exception(exc)
 
-        raw.add_done_callback(finish)
+        def send() -> None:
+            try:
+                self._client.call_async(self._request(clips, instructions, stamps_ns)).add_done_callback(finish)
+            except Exception as exc:  # noqa: BLE001 - a bad clip: handed to the caller
+                result.set_exception(exc)
+
+        if not self.cut_to_model_input or self.model_input is not None:
+            send()
+            return result
+
+        def after_info(done: Future) -> None:
+            try:
+                self._remember_model_input(done.result())
+            except Exception:  # noqa: BLE001 - no info: the scoring request goes out uncut
+                self.cut_to_model_input = False
+            send()
+
+        self._client.call_async(QueryReward.Request()).add_done_callback(after_info)
         return result
 
     def score(self, clips: Any, instructions: Sequence[str], timeout_sec: float = 30.0,

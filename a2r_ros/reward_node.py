@@ -49,9 +49,11 @@ from std_msgs.msg import String
 
 from a2r_core.clip_buffer import Clip, ClipBuffer
 from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
+from a2r_core.instructions import check_instructions
 from a2r_core.images import resize_frames
 from a2r_core.scoring import ScoreRow, score_clips
 from a2r_ros.node_main import run_node
+from a2r_ros.query_service import QueryLimits, answer_query
 from a2r_ros import bringup_spec
 from a2r_ros.camera_input import CHECK_PERIOD_S, CameraInputWatch
 from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
@@ -62,7 +64,6 @@ NODE_NAME = "reward_node"
 REWARD_TOPIC = "a2r/reward"
 INSTRUCTION_TOPIC = "a2r/instruction"
 SERVICE_NAME = "a2r/query_reward"
-MAX_INSTRUCTION_CHARS = 512
 
 _PARAM_TYPES = {
     bringup_spec.STRING: ParameterType.PARAMETER_STRING,
@@ -85,22 +86,6 @@ def descriptor_for(spec: bringup_spec.ParamSpec) -> ParameterDescriptor:
     if spec.type == bringup_spec.INTEGER and (spec.min is not None or spec.max is not None):
         descriptor.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
     return descriptor
-
-
-def validate_instructions(value: Any, limit: int) -> list[str]:
-    """A valid instruction list, or InputError saying why not (used for the parameter and topic)."""
-    if not isinstance(value, (list, tuple)) or not value:
-        raise InputError("instructions must be a non-empty list of strings")
-    if len(value) > limit:
-        raise InputError(f"{len(value)} instructions given, max_instructions is {limit}")
-    out = []
-    for i, text in enumerate(value):
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"instruction {i} is empty")
-        if len(text) > MAX_INSTRUCTION_CHARS:
-            raise InputError(f"instruction {i} is {len(text)} characters long (max {MAX_INSTRUCTION_CHARS})")
-        out.append(text.strip())
-    return out
 
 
 def row_to_msg(row: ScoreRow) -> RewardScore:
@@ -195,11 +180,11 @@ class RewardNode(Node):
         self._lock = threading.Lock()        # guards _instructions
         self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
         try:
-            self._instructions = validate_instructions(list(p["instructions"]), p["max_instructions"])
+            self._instructions = check_instructions(list(p["instructions"]), p["max_instructions"])
         except InputError as exc:
             raise ConfigError(f"parameter instructions: {exc}") from exc
-        self._limits = {k: p[k] for k in ("max_query_clips", "max_query_instructions", "max_query_frames",
-                                           "max_frame_pixels", "max_instructions")}
+        self._max_instructions = p["max_instructions"]
+        self._query_limits = QueryLimits.from_params(p)
 
         self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"])
         self._frame_size = self.model.image_size
@@ -268,7 +253,7 @@ class RewardNode(Node):
         for param in params:
             if param.name == "instructions":
                 try:
-                    new_instructions = validate_instructions(param.value, self._limits["max_instructions"])
+                    new_instructions = check_instructions(list(param.value), self._max_instructions)
                 except InputError as exc:
                     return SetParametersResult(successful=False, reason=str(exc))
         if new_instructions is not None:
@@ -344,84 +329,20 @@ class RewardNode(Node):
 
     # -- reward-query service -------------------------------------------------------------------
     def _on_query(self, request: QueryReward.Request, response: QueryReward.Response) -> QueryReward.Response:
+        """The `a2r/query_reward` service (a2r_ros.query_service); counted in the diagnostics."""
         self.stats.queries += 1
-        try:
-            clips, instructions = self._decode_query(request)
-        except _QueryRejected as exc:
+        model = getattr(self, "model", None)
+        response, outcome = answer_query(request, response, self._query_limits, self.score if model else None,
+                                         (model.num_frames, model.image_size) if model else None)
+        if outcome in ("rejected", "not_ready"):
             self.stats.queries_rejected += 1
-            response.status, response.message = exc.status, str(exc)
-            self.get_logger().warning(f"query rejected: {exc}")
-            return response
-        try:
-            out, latency_ms = self.score(clips, instructions)
-        except InputError as exc:
-            self.stats.queries_rejected += 1
-            response.status, response.message = QueryReward.Response.STATUS_INVALID_REQUEST, str(exc)
-            return response
-        except Exception as exc:  # noqa: BLE001 - a service must answer, whatever the model does
+            self.get_logger().warning(f"query rejected: {response.message}")
+        elif outcome == "model_error":
             self.stats.model_errors += 1
-            response.status = QueryReward.Response.STATUS_MODEL_ERROR
-            response.message = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"query failed: {response.message}")
-            return response
-        if not (np.isfinite(out.reward).all() and np.isfinite(out.success_prob).all()):
+        elif outcome == "non_finite":
             self.stats.non_finite += 1
-            response.status = QueryReward.Response.STATUS_MODEL_ERROR
-            response.message = "the model returned non-finite scores"
-            return response
-        response.status = QueryReward.Response.STATUS_OK
-        response.num_clips, response.num_instructions = len(clips), len(instructions)
-        response.rewards = out.reward.astype(np.float32).reshape(-1).tolist()
-        response.success_probabilities = out.success_prob.astype(np.float32).reshape(-1).tolist()
-        response.most_likely_failure_modes = out.most_likely_failure_mode.astype(np.int32).reshape(-1).tolist()
-        response.inference_latency_ms = float(latency_ms)
         return response
-
-    def _decode_query(self, request: QueryReward.Request) -> tuple[list[np.ndarray], list[str]]:
-        """Check the request against the limits and decode its frames; _QueryRejected if not OK."""
-        limits, too_large, invalid = self._limits, QueryReward.Response.STATUS_TOO_LARGE, QueryReward.Response.STATUS_INVALID_REQUEST
-        if not request.instructions:
-            raise _QueryRejected(invalid, "no instructions")
-        if not request.clips:
-            raise _QueryRejected(invalid, "no clips")
-        if len(request.instructions) > limits["max_query_instructions"]:
-            raise _QueryRejected(too_large, f"{len(request.instructions)} instructions, max_query_instructions is "
-                                            f"{limits['max_query_instructions']}")
-        if len(request.clips) > limits["max_query_clips"]:
-            raise _QueryRejected(too_large, f"{len(request.clips)} clips, max_query_clips is {limits['max_query_clips']}")
-        instructions = []
-        for i, text in enumerate(request.instructions):
-            if not text.strip():
-                raise _QueryRejected(invalid, f"instruction {i} is empty")
-            instructions.append(text.strip())
-        clips = []
-        for c, clip in enumerate(request.clips):
-            n = len(clip.frames)
-            if n == 0:
-                raise _QueryRejected(invalid, f"clip {c} has no frames")
-            if n > limits["max_query_frames"]:
-                raise _QueryRejected(too_large, f"clip {c} has {n} frames, max_query_frames is {limits['max_query_frames']}")
-            if clip.stamps and len(clip.stamps) != n:
-                raise _QueryRejected(invalid, f"clip {c} has {n} frames but {len(clip.stamps)} stamps")
-            if clip.stamps:
-                ns = np.array([stamp_to_ns(s) for s in clip.stamps], dtype=np.int64)
-                if np.any(np.diff(ns) < 0):
-                    raise _QueryRejected(invalid, f"clip {c}: stamps go backwards (frames must be oldest first)")
-            frames = []
-            for f, frame in enumerate(clip.frames):
-                pixels = int(frame.height) * int(frame.width)
-                if pixels > limits["max_frame_pixels"]:
-                    raise _QueryRejected(too_large, f"clip {c} frame {f} is {frame.width}x{frame.height}, "
-                                                    f"max_frame_pixels is {limits['max_frame_pixels']}")
-                try:
-                    frames.append(image_msg_to_rgb(frame))
-                except InputError as exc:
-                    raise _QueryRejected(invalid, f"clip {c} frame {f}: {exc}") from None
-            if any(fr.shape != frames[0].shape for fr in frames):
-                sizes = sorted({f"{fr.shape[1]}x{fr.shape[0]}" for fr in frames})
-                raise _QueryRejected(invalid, f"clip {c} mixes frame sizes {', '.join(sizes)}")
-            clips.append(np.stack(frames))
-        return clips, instructions
 
     # -- diagnostics ----------------------------------------------------------------------------
     def _warn(self, text: str, error: bool = False, throttle: bool = True) -> None:
@@ -495,14 +416,6 @@ class RewardNode(Node):
         if self._worker.is_alive():
             self._worker.join(timeout=30.0)
         super().destroy_node()
-
-
-class _QueryRejected(Exception):
-    """A query that gets a non-OK status (internal to the service handler)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
     """Score the bag; 0 when it was read completely, 1 when part of it was lost."""
     from a2r_core.bags.pipeline import resolve_image_topics, score_bag_topics
     from a2r_core.bags.writer import reward_topics
-    from a2r_core.scoring import validate_instructions
+    from a2r_core.instructions import check_instructions
 
-    instructions = validate_instructions(args.instruction)
+    instructions = check_instructions(args.instruction)
     out = Path(args.out)
     if out.exists() and not args.force and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"output directory {out} exists and is not empty; pass --force to replace it")

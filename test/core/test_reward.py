@@ -136,7 +136,8 @@ def test_bad_clips_raise_input_error(model, bad, match) -> None:
 
 
 @pytest.mark.parametrize("bad, match", [("open the drawer", "sequence of strings"), ([], "no instructions"),
-                                        (["ok", ""], r"instructions\[1\]"), ([3], r"instructions\[0\]")])
+                                        (["ok", ""], "instruction 1 is empty"), ([3], "instruction 0 is empty"),
+                                        (["x" * 513], r"instruction 0 is 513 characters long \(max 512\)")])
 def test_bad_instructions_raise_input_error(model, clips, bad, match) -> None:
     with pytest.raises(InputError, match=match):
         RewardModel.from_module(model).score(clips[:1], bad)
