@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--sizes", nargs="+", type=int, default=[64, 112, 224])
     bench.add_argument("--frames", type=int, default=30, help="frames rendered per measurement")
     bench.add_argument("--episodes", type=int, default=0,
-                       help="also generate this many clips (all sources, 112 px) and report clips/s")
+                       help="also generate about this many clips (112 px) and report clips/s: below 7, "
+                            "one episode of each of the first N sources; above, a whole number of "
+                            "episodes per source (rounded up to a multiple of the 7 sources)")
     bench.add_argument("--png", default=None, help="also save a bar chart here")
 
 
@@ -113,8 +115,12 @@ def _run_bench(args: argparse.Namespace) -> int:
         from a2r_core.sim.policies import SOURCES
 
         with tempfile.TemporaryDirectory(prefix="a2r_bench_") as tmp:
-            per_source = max(1, args.episodes // len(SOURCES))
-            config = GenerateConfig(tasks=(args.task,), out_dir=tmp, episodes_per_source=per_source)
+            # Episodes come per source: N < 7 takes the first N sources once each (the expert
+            # first), so `--episodes 2` makes 2 clips; more takes ceil(N / 7) per source.
+            sources = tuple(SOURCES[:args.episodes]) if args.episodes < len(SOURCES) else tuple(SOURCES)
+            per_source = -(-args.episodes // len(sources))
+            config = GenerateConfig(tasks=(args.task,), out_dir=tmp, episodes_per_source=per_source,
+                                    sources=sources)
             report = generate(config, progress=False)
         print(f"generation: {report.generated} clips (16 frames, 112 px, 1 worker) in "
               f"{report.seconds:.1f} s = {report.episodes_per_second:.2f} episodes/s")

@@ -31,11 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "else default)")
     up.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
                     help="everything after this goes to ROS as --ros-args (e.g. --log-level debug)")
+    _add_monitor(sub)
+
+
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    """`a2r ros monitor`: `ros2 run a2r_ros reward_monitor` for pip-only machines, where the
+    `ros2` command does not exist and the installed executable is not on PATH."""
+    mon = sub.add_parser("monitor", help="print the rewards a reward node publishes (ros2 topic echo, for pip-only machines)",
+                         description="Print one line per RewardScore message on --topic, until Ctrl-C or --count.")
+    mon.add_argument("--topic", default="a2r/reward", help="RewardScore topic (default a2r/reward)")
+    mon.add_argument("--count", type=int, default=0, help="exit after this many messages (0: until Ctrl-C)")
+    mon.add_argument("--namespace", default="", help="namespace a relative --topic is resolved in")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ros_command == "monitor":
+        return _monitor(args)
     from a2r_ros import bringup, bringup_spec
 
     config = args.config or str(bringup_spec.params_file_path())
     return bringup.up(config, sets=args.sets, namespace=args.namespace, ros_args=args.ros_args,
                       dds_profile_choice=args.dds_profile)
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from a2r_ros import reward_monitor
+
+    ros_args = ["--ros-args", "-r", f"__ns:=/{args.namespace.strip('/')}"] if args.namespace.strip("/") else []
+    return reward_monitor.main(["reward_monitor", "--topic", args.topic, "--count", str(args.count), *ros_args])
