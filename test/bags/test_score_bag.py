@@ -50,8 +50,9 @@ def _direct(reward_model, frames, clips):
     for first, last in clips:
         out = reward_model.score([frames[first:last + 1]], INSTRUCTIONS)
         for i, _ in enumerate(INSTRUCTIONS):
+            mode = int(out.most_likely_failure_mode[0, i])  # -1: no failure prompts, an empty row
             rows.append((float(out.reward[0, i]), float(out.success_prob[0, i]),
-                         int(out.most_likely_failure_mode[0, i]), out.failure_mode_probs[0, i].tolist()))
+                         mode, out.failure_mode_probs[0, i].tolist() if mode >= 0 else []))
     return rows
 
 
