@@ -1,32 +1,28 @@
-"""`a2r ros up`: the launch file's nodes, in one process, for machines without `ros2 launch`.
+"""`a2r ros up`: the launch file's nodes, each in its own process, for machines without `ros2 launch`.
 
 The PyPI ROS wheels have no `launch`/`ros2cli`. This starts the nodes listed in
 `a2r_ros.bringup_spec.NODES` (the list `launch/reward.launch.py` reads too; for a file naming the
 simulation nodes, `a2r_ros.sim_spec.SIM_EVAL_NODES`, see `nodes_for_params_file`) with the parameters
-from the same YAML file, plus `--set name=value` overrides typed per parameter, on one
-MultiThreadedExecutor, until Ctrl-C / SIGTERM. The process uses a2r's Fast DDS profile for camera
-frames (a2r_ros.dds_profile) unless the user has set one.
+from the same YAML file, plus `--set name=value` overrides typed per parameter, each node in its own
+process running the node's own `main` (as `ros2 launch` does; a2r_ros.supervisor says why), until
+Ctrl-C / SIGTERM. When a required node exits (the reward node, a bridge), the others are stopped
+and `up` returns 1 with the reason, like the launch files. The nodes use a2r's Fast DDS profile for
+camera frames (a2r_ros.dds_profile) unless the user has set one.
+
+No rclpy import here: this process only starts and watches the node processes.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-import rclpy
-from rclpy.context import Context
-from rclpy.node import Node
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.parameter import Parameter
-
-from a2r_core.errors import A2RError, ConfigError
+from a2r_core.errors import ConfigError
 from a2r_ros import bringup_spec, dds_profile
-from a2r_ros.node_main import ExitSignals
-
-
-SHUTDOWN_TIMEOUT_S = 5.0
-
+from a2r_ros.supervisor import (StopSignals, Supervisor, child_environment, node_command,
+                                write_params_file)
 
 def node_parameters(config: str | Path, sets: Sequence[str] = (), namespace: str = "") -> list[tuple[bringup_spec.NodeSpec, dict[str, Any]]]:
     """Each node of the bring-up with its final parameter values (file, then --set)."""
@@ -63,53 +59,46 @@ def _assign_sets(plan: Sequence[bringup_spec.NodeSpec], sets: Sequence[str]) -> 
     return out
 
 
-def make_node(spec: bringup_spec.NodeSpec, values: dict[str, Any], context: Context, namespace: str = "") -> Node:
-    """Construct the node `spec` names with `values` as its parameter overrides (what `ros2 launch`
-    does for one node of the launch file): `a2r ros up` and `a2r demo` start nodes this way."""
-    cls = getattr(importlib.import_module(spec.module), spec.class_name)
-    overrides = [Parameter(name, value=value) for name, value in values.items()]
-    return cls(spec.name, context=context, namespace=namespace or None, parameter_overrides=overrides)
+def log_line(prefix: str = "a2r ros up") -> Callable[[str], None]:
+    """Supervisor messages go to stderr, beside the nodes' own log lines."""
+    def log(text: str) -> None:
+        print(f"[{prefix}] {text}", file=sys.stderr, flush=True)
+    return log
 
 
 def up(config: str | Path, sets: Sequence[str] = (), namespace: str = "",
        ros_args: Sequence[str] = (), dds_profile_choice: str = "") -> int:
-    """Start every node and spin until interrupted. Returns the exit code: 0 after a clean
-    shutdown, 1 when a node cannot start (the reason is logged, no traceback).
+    """Start every node in its own process and wait. Returns the exit code: 0 after Ctrl-C /
+    SIGTERM (any number of them) once the nodes have stopped; 1 when a required node exits (it
+    could not start, or died): the others are stopped and the reason is printed.
 
-    `dds_profile_choice`: the Fast DDS profile of this process (a2r_ros.dds_profile: "" = the
+    `dds_profile_choice`: the Fast DDS profile of the nodes (a2r_ros.dds_profile: "" = the
     A2R_DDS_PROFILE variable, else a2r's shared-memory profile unless one is set already; "none";
-    or a file). Ctrl-C and SIGTERM, any number of them, end it cleanly (node_main.ExitSignals)."""
-    plan = node_parameters(config, sets, namespace)  # ConfigError before any ROS start-up
-    profile = dds_profile.apply(dds_profile_choice)  # before rclpy starts Fast DDS
-    signals = ExitSignals().install()
-    context = Context()
-    nodes = []
-    logger = rclpy.logging.get_logger("a2r.ros.up")
-    executor = None
-    try:
-        rclpy.init(args=["a2r", *(["--ros-args", *ros_args] if ros_args else [])], context=context)
-        executor = MultiThreadedExecutor(context=context)
-        logger.info(f"DDS profile: {profile or 'Fast DDS defaults'}")
-        for spec, values in plan:
-            try:
-                node = make_node(spec, values, context, namespace)
-            except A2RError as exc:
-                logger.fatal(f"cannot start {spec.name}: {exc}")
-                return 1
-            nodes.append(node)
-            executor.add_node(node)
-        logger.info(f"running {', '.join(n.get_fully_qualified_name() for n in nodes)} "
-                    f"with parameters from {config}")
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        signals.shutting_down()
-        if executor is not None:
-            # Bounded: a callback still blocked when the context went down must not hang the exit.
-            executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        signals.finish()  # after Ctrl-C the process exits next: a late one must not make it -2
-    return 0
+    or a file)."""
+    plan = node_parameters(config, sets, namespace)  # ConfigError before any process starts
+    env = child_environment(dds_profile.profile_environment(dds_profile_choice))
+    log = log_line()
+    signals = StopSignals().install()
+    supervisor = Supervisor(env, log)
+    reason = None
+    with tempfile.TemporaryDirectory(prefix="a2r-ros-up-") as tmp:
+        try:
+            for spec, values in plan:
+                if signals():
+                    break
+                params = write_params_file(Path(tmp) / f"{spec.name}.yaml", values)
+                supervisor.start(spec.name, node_command(spec.module, spec.name, params, namespace, ros_args))
+            started = ", ".join(f"{name} (pid {p.pid})" for name, p in supervisor.processes.items())
+            log(f"running {started} with parameters from {config}; DDS profile: "
+                f"{dds_profile.user_profile(env) or 'Fast DDS defaults'}; Ctrl-C stops them")
+            reason = supervisor.wait(until=signals)
+            if reason is not None:
+                log(f"{reason}; stopping {', '.join(supervisor.running()) or 'the bring-up'}")
+        finally:
+            # Inside the temporary directory: a node still starting reads its parameter file.
+            killed = supervisor.stop()
+            signals.restore()
+    if reason is not None:
+        log(f"ended with exit status 1: {reason}")
+        return 1
+    return 1 if killed else 0

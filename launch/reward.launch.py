@@ -3,15 +3,31 @@
 Starts the a2r reward node with share/a2r_ros/config/reward.yaml. The node list, the launch
 arguments and the parameter file come from a2r_ros.bringup_spec, the same place `a2r ros up`
 (pip-only machines, no `launch`) reads them, so the two cannot drift apart. A launch argument left
-empty keeps the YAML's value; `namespace` moves the node and its relative topics.
+empty keeps the YAML's value; `namespace` moves the node and its relative topics. The reward
+node is required: when it exits (a missing checkpoint, a crash) the launch ends with exit status 1
+and says why, as `a2r ros up` does (a2r_ros.supervisor).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from a2r_ros import bringup_spec, dds_profile
+from a2r_ros import bringup_spec, dds_profile, supervisor
+
+
+def _end_launch_when_required_node_exits(name):
+    """OnProcessExit callback of a required node (a2r_ros.supervisor.REQUIRED_NODES): unless
+    launch is already shutting down (Ctrl-C), raise. Launch then logs the reason ("Caught exception
+    in launch ...: required node reward_node exited with status 1"), shuts every node down and
+    exits with status 1, where a `Shutdown` action would end it with status 0. `a2r ros up` does
+    the same (a2r_ros.supervisor)."""
+    def on_exit(event, context):
+        if context.is_shutdown:
+            return None
+        raise RuntimeError(supervisor.required_exit_reason(name, event.returncode))
+    return on_exit
 
 
 def _nodes(context, *args, **kwargs):
@@ -19,8 +35,9 @@ def _nodes(context, *args, **kwargs):
     params_file = str(bringup_spec.params_file_path())
     # The camera frames' DDS profile (a2r_ros.dds_profile): the shipped one unless the user set one.
     env = dds_profile.profile_environment(arguments["dds_profile"])
-    return [
-        Node(
+    actions = []
+    for spec in bringup_spec.NODES:
+        node = Node(
             package=spec.package,
             executable=spec.executable,
             name=spec.name,
@@ -29,8 +46,11 @@ def _nodes(context, *args, **kwargs):
             additional_env=env,
             output="screen",
         )
-        for spec in bringup_spec.NODES
-    ]
+        actions.append(node)
+        if spec.name in supervisor.REQUIRED_NODES:
+            actions.append(RegisterEventHandler(OnProcessExit(
+                target_action=node, on_exit=_end_launch_when_required_node_exits(spec.name))))
+    return actions
 
 
 def generate_launch_description():

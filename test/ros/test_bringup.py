@@ -1,11 +1,16 @@
-"""`a2r ros up`: the launch file's node(s) from config/reward.yaml in one process, without ros2cli."""
+"""`a2r ros up`: the launch file's node(s) from config/reward.yaml, each in its own process, without
+ros2cli; a required node that exits ends the bring-up with status 1 and its reason; Ctrl-C, a dead
+node or a killed `a2r ros up` leave no node process behind."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,59 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _alive(pid: int) -> bool:
+    """Is `pid` a live process (a zombie waiting for its reaper counts as gone)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+class _Lines:
+    """Collects a child's stderr lines in a thread, so the test can wait for one without blocking."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._thread.start()
+
+    def wait_for(self, pattern: str, proc: subprocess.Popen, timeout: float = 120.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            if proc.poll() is not None and not self._thread.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}; got:\n{''.join(self.lines)[-3000:]}")
+
+    def text(self) -> str:
+        self._thread.join(10)
+        return "".join(self.lines)
+
+
+def _start_ros_up(ns: str, checkpoint: Path, new_session: bool = False) -> tuple[subprocess.Popen, _Lines, int]:
+    """`a2r ros up` with the reward node; returns it, its stderr lines and the node's pid."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("a2r")), "ros", "up", "--config", str(CONFIG), "--namespace", ns,
+         "--set", f"checkpoint={checkpoint}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        preexec_fn=_default_sigint, start_new_session=new_session)
+    lines = _Lines(proc.stderr)
+    pid = int(lines.wait_for(r"running reward_node \(pid (\d+)\)", proc).group(1))
+    return proc, lines, pid
+
+
 @pytest.mark.ros
 def test_ros_up_starts_the_node_from_the_yaml_and_serves_the_service(ros, tiny_checkpoint, reward_model) -> None:
     ns = f"bringup{os.getpid()}"
@@ -35,6 +93,7 @@ def test_ros_up_starts_the_node_from_the_yaml_and_serves_the_service(ros, tiny_c
         [str(Path(sys.executable).with_name("a2r")), "ros", "up", "--config", str(CONFIG), "--namespace", ns,
          "--set", f"checkpoint={tiny_checkpoint}", "--set", "rate_hz=4", "--set", "instructions=[a, b]"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=_default_sigint)
+    node_pid = None
     client_node = Node("bringup_client", context=ros.context, namespace=ns)
     try:
         query = client_node.create_client(QueryReward, "a2r/query_reward")
@@ -59,6 +118,11 @@ def test_ros_up_starts_the_node_from_the_yaml_and_serves_the_service(ros, tiny_c
         assert response.status == QueryReward.Response.STATUS_OK, response.message
         direct = reward_model.score(frames[None], ["open the drawer"])
         assert response.rewards[0] == pytest.approx(float(direct.reward[0, 0]), abs=1e-5)
+        # the node runs in a process of its own (what the service answered from), not in a2r ros up's
+        node_pids = [p for p in map(int, Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())]
+        assert len(node_pids) == 1
+        node_pid = node_pids[0]
+        assert "a2r_ros.reward_node" in Path(f"/proc/{node_pid}/cmdline").read_text()
     finally:
         client_node.destroy_node()
         if proc.poll() is None:
@@ -70,6 +134,8 @@ def test_ros_up_starts_the_node_from_the_yaml_and_serves_the_service(ros, tiny_c
             out, err = proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert f"running reward_node (pid {node_pid})" in err
+    assert not _alive(node_pid)
 
 
 @pytest.mark.ros
@@ -78,10 +144,58 @@ def test_ros_up_user_mistakes_are_one_line_errors(tmp_path, capfd) -> None:
     assert "missing.yaml: parameter file not found" in capfd.readouterr().err
     assert a2r_main(["ros", "up", "--config", str(CONFIG), "--set", "ratehz=4.0"]) == 1
     assert "has no parameter 'ratehz'" in capfd.readouterr().err
-    # the shipped config has no checkpoint: the node refuses to start, with the reason
+    # the shipped config has no checkpoint: the node refuses to start, the bring-up ends with its reason
     assert a2r_main(["ros", "up", "--config", str(CONFIG), "--namespace", "nockpt"]) == 1
     err = capfd.readouterr().err
-    assert "cannot start reward_node" in err and "checkpoint is empty" in err and "Traceback" not in err
+    assert "required node reward_node exited with status 1: cannot start: parameter checkpoint is empty" in err
+    assert "ended with exit status 1" in err and "Traceback" not in err
+
+
+@pytest.mark.ros
+def test_a_required_node_that_dies_later_ends_the_bring_up_with_status_1(tiny_checkpoint) -> None:
+    proc, lines, node_pid = _start_ros_up(f"dies{os.getpid()}", tiny_checkpoint)
+    try:
+        lines.wait_for(r"\[reward_node\] .*scoring ", proc)   # the node is up and running
+        os.kill(node_pid, signal.SIGKILL)
+        proc.wait(timeout=60)   # a hang guard, not a timing requirement
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = lines.text()
+    assert proc.returncode == 1, err
+    assert "required node reward_node was killed by signal 9" in err and "ended with exit status 1" in err
+
+
+@pytest.mark.ros
+def test_ctrl_c_on_the_process_group_stops_every_node_and_exits_0(tiny_checkpoint) -> None:
+    """What a terminal does: SIGINT to a2r ros up and its node processes at once."""
+    proc, lines, node_pid = _start_ros_up(f"ctrlc{os.getpid()}", tiny_checkpoint, new_session=True)
+    try:
+        lines.wait_for(r"\[reward_node\] .*scoring ", proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = lines.text()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert _wait_gone(node_pid)
+
+
+@pytest.mark.ros
+def test_a_killed_ros_up_leaves_no_node_process(tiny_checkpoint) -> None:
+    """SIGKILL cannot be handled: the node processes end because their parent died (PDEATHSIG)."""
+    proc, lines, node_pid = _start_ros_up(f"killed{os.getpid()}", tiny_checkpoint)
+    try:
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_gone(node_pid), "the reward node outlived a2r ros up"
+    finally:
+        if _alive(node_pid):
+            os.kill(node_pid, signal.SIGKILL)
 
 
 def test_ros_command_does_not_import_rclpy_until_it_runs() -> None:
