@@ -44,7 +44,7 @@ from a2r_core.planning import CEMConfig, CEMPlanner, RolloutBatch
 from a2r_ros.node_main import run_node
 from a2r_ros import sim_spec
 from a2r_ros.reward_client import RewardQueryError, result_from_response
-from a2r_ros.reward_node import descriptor_for
+from a2r_ros.node_util import descriptor_for
 from a2r_ros.service_call import CallStopped, ServiceError, call_service
 from a2r_ros.srv import QueryReward, RolloutCandidates
 

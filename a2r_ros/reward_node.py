@@ -31,14 +31,13 @@ and Kilted is used (on-set parameter callbacks, not the Iron+ pre/post-set ones)
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from typing import Any, Sequence
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.node import Node
@@ -57,6 +56,7 @@ from a2r_ros.query_service import QueryLimits, answer_query
 from a2r_ros import bringup_spec
 from a2r_ros.camera_input import CHECK_PERIOD_S, CameraInputWatch
 from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
+from a2r_ros.node_util import DropOldestQueue, NodeStats, RejectionLog, descriptor_for
 from a2r_ros.msg import RewardScore
 from a2r_ros.srv import QueryReward
 
@@ -64,28 +64,6 @@ NODE_NAME = "reward_node"
 REWARD_TOPIC = "a2r/reward"
 INSTRUCTION_TOPIC = "a2r/instruction"
 SERVICE_NAME = "a2r/query_reward"
-
-_PARAM_TYPES = {
-    bringup_spec.STRING: ParameterType.PARAMETER_STRING,
-    bringup_spec.DOUBLE: ParameterType.PARAMETER_DOUBLE,
-    bringup_spec.INTEGER: ParameterType.PARAMETER_INTEGER,
-    bringup_spec.BOOL: ParameterType.PARAMETER_BOOL,
-    bringup_spec.STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY,
-}
-
-
-def descriptor_for(spec: bringup_spec.ParamSpec) -> ParameterDescriptor:
-    """The ROS parameter descriptor of a ParamSpec: type, description, range, read-only."""
-    description = spec.description
-    if spec.choices:
-        description += f" One of: {', '.join(spec.choices)}."
-    descriptor = ParameterDescriptor(name=spec.name, type=_PARAM_TYPES[spec.type], description=description,
-                                     read_only=not spec.dynamic)
-    if spec.type == bringup_spec.DOUBLE and (spec.min is not None or spec.max is not None):
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    if spec.type == bringup_spec.INTEGER and (spec.min is not None or spec.max is not None):
-        descriptor.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
-    return descriptor
 
 
 def row_to_msg(row: ScoreRow) -> RewardScore:
@@ -104,55 +82,6 @@ def row_to_msg(row: ScoreRow) -> RewardScore:
     msg.model_id = row.model_id
     msg.inference_latency_ms = float(row.inference_latency_ms)
     return msg
-
-
-class _DropOldestQueue:
-    """A bounded hand-off queue: put() never blocks; when full the OLDEST item is dropped."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._items: collections.deque = collections.deque()
-        self._maxsize = maxsize
-        self._cond = threading.Condition()
-        self.dropped = 0
-        self.closed = False
-
-    def put(self, item: Any) -> None:
-        with self._cond:
-            if len(self._items) >= self._maxsize:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(item)
-            self._cond.notify()
-
-    def get(self, timeout: float) -> Any | None:
-        with self._cond:
-            if not self._items and not self.closed:
-                self._cond.wait(timeout)
-            return self._items.popleft() if self._items else None
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class _Stats:
-    """Counters reported on /diagnostics (written from several threads; ints are atomic enough)."""
-
-    def __init__(self) -> None:
-        self.frames_received = 0
-        self.frames_rejected = 0
-        self.clips_scored = 0
-        self.rewards_published = 0
-        self.non_finite = 0
-        self.model_errors = 0
-        self.queries = 0
-        self.queries_rejected = 0
-        self.latencies_ms: collections.deque = collections.deque(maxlen=100)
-        self.last_warning = ""
 
 
 class RewardNode(Node):
@@ -176,7 +105,8 @@ class RewardNode(Node):
         for spec in bringup_spec.REWARD_NODE_PARAMETERS:
             self.declare_parameter(spec.name, spec.default, descriptor_for(spec))
         p = {name: self.get_parameter(name).value for name in self._specs}
-        self.stats = _Stats()
+        self.stats = NodeStats()
+        self.rejections = RejectionLog()  # rejected camera frames per reason (log + diagnostics)
         self._lock = threading.Lock()        # guards _instructions
         self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
         try:
@@ -191,7 +121,7 @@ class RewardNode(Node):
         self.buffer = ClipBuffer(bringup_spec.clip_buffer_config(p, self.model.num_frames))
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self._queue = _DropOldestQueue(p["queue_size"])
+        self._queue = DropOldestQueue(p["queue_size"])
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="a2r_reward_worker", daemon=True)
 
@@ -280,7 +210,12 @@ class RewardNode(Node):
             result = self.buffer.push(stamp_to_ns(msg.header.stamp), frame, msg.header.frame_id)
         except InputError as exc:
             self.stats.frames_rejected += 1
-            self._warn(f"rejected camera frame: {exc}")
+            # A new reason is logged at once; repeats share one 5 s throttle (RejectionLog).
+            text = f"rejected camera frame: {exc}"
+            if self.rejections.record(str(exc)):
+                self._warn(text, throttle=False)
+            else:
+                self.stats.last_warning = text
             return
         if result.event and result.event.startswith("reset"):
             self._warn(f"clip buffer {result.event}")
@@ -388,6 +323,8 @@ class RewardNode(Node):
             "image_backend": BACKEND,
             "last_warning": s.last_warning,
             **self.input_watch.values(),
+            # one value per kind of rejected frame: "rejected: unsupported image encoding '32FC1'"
+            **{f"rejected: {reason}": str(n) for reason, n in self.rejections.snapshot().items()},
         }
         input_problem = self.input_watch.level()
         if s.model_errors or s.non_finite:

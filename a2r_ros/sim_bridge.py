@@ -55,7 +55,7 @@ from a2r_ros import sim_spec
 from a2r_ros.bringup_spec import ParamSpec
 from a2r_ros.image_conversion import ns_to_stamp, rgb_frames_to_image_msgs, rgb_to_image_msg
 from a2r_ros.msg import Clip
-from a2r_ros.reward_node import descriptor_for
+from a2r_ros.node_util import descriptor_for
 from a2r_ros.srv import RolloutCandidates
 
 _NS = 1_000_000_000

@@ -39,7 +39,8 @@ from a2r_ros import bringup_spec
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import Clip, RewardScore
 from a2r_ros.reward_client import RewardClient, RewardQueryError
-from a2r_ros.reward_node import RewardNode, _DropOldestQueue
+from a2r_ros.node_util import DropOldestQueue
+from a2r_ros.reward_node import RewardNode
 from a2r_ros.srv import QueryReward
 
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
@@ -404,7 +405,7 @@ def test_diagnostics_report_latency_fill_and_work_accounting(ros, tiny_checkpoin
 
 
 def test_drop_oldest_queue_keeps_the_newest_items() -> None:
-    queue = _DropOldestQueue(2)
+    queue = DropOldestQueue(2)
     for item in range(5):
         queue.put(item)
     assert queue.dropped == 3 and [queue.get(0.0), queue.get(0.0), queue.get(0.0)] == [3, 4, None]

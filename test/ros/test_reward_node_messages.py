@@ -46,3 +46,42 @@ def test_failure_modes_are_empty_and_minus_one_without_failure_prompts(ros, tiny
         response = r.call(r.query, QueryReward.Request(instructions=[SEEN, UNSEEN], clips=[clip]))
         assert response.status == QueryReward.Response.STATUS_OK, response.message
         assert 0 <= response.most_likely_failure_modes[0] < k and response.most_likely_failure_modes[1] == -1
+
+
+@pytest.mark.ros
+def test_each_new_rejection_reason_is_logged_at_once_and_counted_per_reason(ros, tiny_checkpoint) -> None:
+    frames = _frames(20, seed=32)
+    stamps = T0 + HZ30 * np.arange(20)
+    with rig(ros, tiny_checkpoint, rate_hz=10.0, window_s=0.5, min_frames=3) as r:
+        logs: list[Log] = []
+        node_name = r.node.get_logger().name
+        r.feeder.create_subscription(Log, "/rosout", lambda m: logs.append(m) if m.name == node_name else None,
+                                     RELIABLE)
+        assert _wait(lambda: r.node.count_subscribers("/rosout") >= 1)
+        r.publish(frames[:6], stamps[:6], period_s=0.0)
+        assert _wait(lambda: len(r.rewards) >= 1, 120.0)
+        short = _stamped(frames[6], int(stamps[6]))
+        short.data = short.data[: len(short.data) // 2]
+        unsupported = _stamped(frames[6], int(stamps[6]))
+        unsupported.encoding = "32FC1"
+        # four of one kind, then one of another, well inside the 5 s throttle of repeats
+        for msg in [short, short, short, short, unsupported]:
+            r.images.publish(msg)
+        assert _wait(lambda: r.node.stats.frames_rejected == 5, 60.0), r.node.stats.frames_rejected
+        r.publish(frames[6:], stamps[6:], period_s=0.0)  # and scoring goes on
+        seen = len(r.rewards)
+        assert _wait(lambda: len(r.rewards) > seen or r.node.stats.clips_scored > 1, 120.0)
+
+        def lines(word: str) -> list[str]:
+            return [m.msg for m in logs if "rejected camera frame" in m.msg and word in m.msg]
+
+        # the second reason is not hidden by the first one's throttle
+        assert _wait(lambda: lines("data holds") and lines("'32FC1'"), 30.0), [m.msg for m in logs]
+        assert len(lines("data holds")) < 4  # repeats are throttled
+        values = r.diag_values_when(lambda v: any(k.startswith("rejected: ") for k in v))
+        per_reason = {k: int(v) for k, v in values.items() if k.startswith("rejected: ")}
+        assert per_reason == {
+            "rejected: image data holds N bytes, expected step*height = N*N = N": 4,
+            "rejected: unsupported image encoding '32FC1'": 1,
+        }, per_reason
+        assert values["frames_rejected"] == "5"
