@@ -24,10 +24,7 @@ long enough to fill the clip window):
   profile a2r ships (a2r_ros.dds_profile, unless the user has set one; the JSON names it): without
   it, Fast DDS's defaults lose most frames this size (docs/ros.md).
 
-Service, per dtype: `RewardClient.score` (the planner's API) with 64 candidate clips of 8 frames at
-112x112 (what `rollout_candidates` renders for horizon 8) and one instruction; candidate clips/s =
-64 / round-trip seconds (request building, transport, decoding, scoring, response), next to the
-node's own `inference_latency_ms` for the share spent in the model.
+Service, per dtype: a2r_ros.bench_service (round trip against the model, and where the time goes).
 
 The reward node runs in its own process (`python -m a2r_ros.reward_node`, the code behind
 `ros2 run a2r_ros reward_node`), as it does when deployed; the feeder (camera, reward subscriber,
@@ -65,14 +62,12 @@ from a2r_ros import dds_profile
 from a2r_ros.bringup_spec import REWARD_NODE_PARAMETERS
 from a2r_ros.image_conversion import ns_to_stamp, rgb_to_image_msg, stamp_to_ns
 from a2r_ros.msg import RewardScore
+from a2r_ros.bench_service import SERVICE_CLIPS, bench_service
 from a2r_ros.reward_client import RewardClient
 
 CAMERA_HZ = 30.0
 FRAME_SIZE = (480, 640)  # height, width
 FULL_HD = (1080, 1920)
-SERVICE_CLIPS = 64
-SERVICE_FRAMES = 8
-SERVICE_SIZE = 112
 INSTRUCTION = "open the drawer"
 DIAGNOSTICS_PERIOD_S = 0.5   # how often the node's counters reach the bench
 START_TIMEOUT_S = 120.0      # process start + model load + DDS discovery, on a busy machine
@@ -279,28 +274,6 @@ def bench_stream(rig: _Rig, dtype: str, warmup_s: float, seconds: float, memory:
     return rows
 
 
-def bench_service(rig: _Rig, dtype: str, requests: int) -> list[BenchRow]:
-    """Candidate clips/s through `a2r/query_reward` for 64-clip requests."""
-    rng = np.random.default_rng(1)
-    clips = rng.integers(0, 256, size=(SERVICE_CLIPS, SERVICE_FRAMES, SERVICE_SIZE, SERVICE_SIZE, 3), dtype=np.uint8)
-    rig.client.score(clips, [INSTRUCTION], timeout_sec=120.0)  # warm-up (kernels for this batch shape)
-    round_trip, model_ms = [], []
-    for _ in range(requests):
-        start = time.perf_counter()
-        result = rig.client.score(clips, [INSTRUCTION], timeout_sec=120.0)
-        round_trip.append(time.perf_counter() - start)
-        model_ms.append(result.inference_latency_ms)
-    rt = float(np.median(round_trip))
-    model_s = float(np.median(model_ms)) / 1e3
-    setting = f"{SERVICE_CLIPS} clips x {SERVICE_FRAMES} frames {SERVICE_SIZE}x{SERVICE_SIZE}, 1 instruction, {dtype}"
-    extra = {"dtype": dtype, "requests": requests, "round_trip_ms_median": rt * 1e3,
-             "model_ms_median": model_s * 1e3, "round_trip_ms_all": [x * 1e3 for x in round_trip]}
-    return [BenchRow("service", "candidate clips scored (round trip)", setting, SERVICE_CLIPS / rt, "clips/s",
-                     extra=extra),
-            BenchRow("service", "candidate clips scored (model only)", setting, SERVICE_CLIPS / model_s, "clips/s",
-                     extra=extra)]
-
-
 def _checkpoint(ctx: BenchContext, tmp: Path) -> str:
     if ctx.checkpoint:
         return ctx.checkpoint
@@ -367,4 +340,4 @@ def run(ctx: BenchContext, sections: list[str]) -> list[BenchRow]:
     return node_rows + service_rows
 
 
-__all__ = ["bench_stream", "bench_service", "default_rate_hz", "rss_bytes", "run"]
+__all__ = ["bench_stream", "default_rate_hz", "rss_bytes", "run"]

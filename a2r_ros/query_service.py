@@ -60,19 +60,49 @@ def is_info_request(request: QueryReward.Request) -> bool:
     return not request.instructions and not request.clips
 
 
-def decode_clip(clip: Any, index: int, limits: QueryLimits) -> np.ndarray:
-    """One `a2r_ros/Clip` -> RGB uint8 [T, H, W, 3], or QueryRejected saying what is wrong."""
-    n = len(clip.frames)
-    if n == 0:
-        raise QueryRejected(INVALID, f"clip {index} has no frames")
-    if n > limits.max_query_frames:
-        raise QueryRejected(TOO_LARGE, f"clip {index} has {n} frames, max_query_frames is {limits.max_query_frames}")
+def _check_stamps(clip: Any, index: int, n: int) -> None:
     if clip.stamps and len(clip.stamps) != n:
         raise QueryRejected(INVALID, f"clip {index} has {n} frames but {len(clip.stamps)} stamps")
     if clip.stamps:
         ns = np.array([stamp_to_ns(s) for s in clip.stamps], dtype=np.int64)
         if np.any(np.diff(ns) < 0):
             raise QueryRejected(INVALID, f"clip {index}: stamps go backwards (frames must be oldest first)")
+
+
+def _decode_packed(clip: Any, index: int, limits: QueryLimits) -> np.ndarray:
+    """The compact form (`Clip.packed_frames` = N): one Image of N frames stacked top to bottom."""
+    n = int(clip.packed_frames)
+    if len(clip.frames) != 1:
+        raise QueryRejected(INVALID, f"clip {index} is packed ({n} frames) but holds {len(clip.frames)} images, not 1")
+    if n > limits.max_query_frames:
+        raise QueryRejected(TOO_LARGE, f"clip {index} has {n} frames, max_query_frames is {limits.max_query_frames}")
+    image = clip.frames[0]
+    if int(image.height) % n:
+        raise QueryRejected(INVALID, f"clip {index} is packed: image height {image.height} is not a multiple of "
+                                     f"its {n} frames")
+    height = int(image.height) // n
+    if height * int(image.width) > limits.max_frame_pixels:
+        raise QueryRejected(TOO_LARGE, f"clip {index} frame 0 is {image.width}x{height}, "
+                                       f"max_frame_pixels is {limits.max_frame_pixels}")
+    _check_stamps(clip, index, n)
+    try:
+        stacked = image_msg_to_rgb(image)
+    except InputError as exc:
+        raise QueryRejected(INVALID, f"clip {index} (packed): {exc}") from None
+    return stacked.reshape(n, height, stacked.shape[1], 3)
+
+
+def decode_clip(clip: Any, index: int, limits: QueryLimits) -> np.ndarray:
+    """One `a2r_ros/Clip` (one Image per frame, or packed) -> RGB uint8 [T, H, W, 3], or
+    QueryRejected saying what is wrong."""
+    if clip.packed_frames:
+        return _decode_packed(clip, index, limits)
+    n = len(clip.frames)
+    if n == 0:
+        raise QueryRejected(INVALID, f"clip {index} has no frames")
+    if n > limits.max_query_frames:
+        raise QueryRejected(TOO_LARGE, f"clip {index} has {n} frames, max_query_frames is {limits.max_query_frames}")
+    _check_stamps(clip, index, n)
     first = clip.frames[0]
     out: np.ndarray | None = None
     for f, frame in enumerate(clip.frames):

@@ -10,10 +10,11 @@ message, so a planner never mistakes a rejected request for scores.
 
 By default the client sends each clip cut to the model's input (`a2r_core.clips.model_input`:
 the frames the model samples, shrunk to its size with its own filter), which it learns once from
-the service (an "info" request, `QueryReward.srv`). The scores are the ones the full-size clip
-gets, and a 64-clip request of 112 px frames shrinks 3x (camera-size frames: up to 100x), which is
-most of the round trip's cost beyond the model (docs/performance.md). `cut_to_model_input=False`
-sends the frames as given.
+the service (an "info" request, `QueryReward.srv`), and packs each clip into one image
+(`Clip.packed_frames`). The scores are the ones the full-size clip gets, and a 64-clip request of
+112 px frames shrinks 3x (camera-size frames: up to 100x) and is one message per clip instead of
+one per frame: that was most of the round trip's cost beyond the model (docs/performance.md).
+`cut_to_model_input=False` sends the frames as given, one Image per frame.
 
 Blocking calls work both when nobody spins `node` (the call spins it until the answer arrives) and
 when an executor already spins it in another thread (the call just waits), using only API shared
@@ -66,8 +67,13 @@ class RewardResult:
 
 
 def build_request(clips: Any, instructions: Sequence[str], encoding: str = "rgb8",
-                  stamps_ns: Sequence[Sequence[int]] | None = None) -> QueryReward.Request:
-    """RGB uint8 clips -> a QueryReward request (frames oldest first, optional per-frame stamps)."""
+                  stamps_ns: Sequence[Sequence[int]] | None = None, packed: bool = False) -> QueryReward.Request:
+    """RGB uint8 clips -> a QueryReward request (frames oldest first, optional per-frame stamps).
+
+    `packed`: each clip as ONE rgb8 Image of its frames stacked top to bottom (`Clip.packed_frames`),
+    the compact form: one message per clip to build, serialise and decode instead of one per frame.
+    Only nodes that advertise their model input understand it (`RewardClient` checks).
+    """
     if isinstance(clips, np.ndarray):
         if clips.ndim != 5:
             raise InputError(f"clips must be [B, T, H, W, 3], got shape {clips.shape}")
@@ -77,7 +83,12 @@ def build_request(clips: Any, instructions: Sequence[str], encoding: str = "rgb8
         frames = np.asarray(frames)
         if frames.ndim != 4:
             raise InputError(f"clip {c} must be [T, H, W, 3], got shape {frames.shape}")
-        msg = Clip(frames=rgb_frames_to_image_msgs(frames, encoding))
+        if packed and encoding == "rgb8":
+            t, h, w = frames.shape[:3]
+            stacked = rgb_frames_to_image_msgs(frames.reshape(1, t * h, w, frames.shape[3]), encoding)
+            msg = Clip(frames=stacked, packed_frames=t)
+        else:
+            msg = Clip(frames=rgb_frames_to_image_msgs(frames, encoding))
         if stamps_ns is not None:
             msg.stamps = [ns_to_stamp(s) for s in stamps_ns[c]]
         request.clips.append(msg)
@@ -123,7 +134,7 @@ class RewardClient:
                              for s in stamps_ns]
             clips = model_input(clips, frames, size) if isinstance(clips, np.ndarray) else \
                 [model_input(c, frames, size) for c in clips]
-        return build_request(clips, instructions, self.encoding, stamps_ns)
+        return build_request(clips, instructions, self.encoding, stamps_ns, packed=self.model_input is not None)
 
     def _remember_model_input(self, response: QueryReward.Response) -> None:
         if response.model_num_frames and response.model_image_size:

@@ -64,7 +64,13 @@ def test_quick_run_prints_every_section_and_writes_json_and_png(tmp_path: Path, 
     latency = [r for r in rows if r["measurement"] == "stamp -> reward latency p50"]
     assert latency and all(r["extra"]["rewards"] > 0 and r["value"] > 0 for r in latency)
     service = [r for r in rows if r["section"] == "service"]
-    assert service and all(r["value"] > 0 and "64 clips" in r["setting"] for r in service)
+    assert service and all("64 clips" in r["setting"] and math.isfinite(r["value"]) for r in service)
+    throughput = [r for r in service if r["unit"] == "clips/s"]
+    assert {r["extra"]["client"] for r in throughput} == {"cut to model input, packed (default)", "frames as given"}
+    assert all(r["value"] > 0 for r in throughput)
+    # the breakdown: every stage timed, and the default client's request is the smaller one
+    mb = {r["extra"]["client"]: r["value"] for r in service if r["measurement"] == "breakdown: request MB"}
+    assert 0 < mb["cut to model input, packed (default)"] < mb["frames as given"]
     memory = [r for r in rows if r["measurement"] == "process RSS at stream end"]
     assert memory and all(r["value"] > 0 and r["extra"]["samples"] >= 3 for r in memory)
     # the reward node ran in its own process (as deployed), not in the benchmark's

@@ -113,6 +113,28 @@ def test_client_sends_clips_cut_to_the_model_input_with_the_same_scores(ros, tin
 
 
 @pytest.mark.ros
+def test_packed_clips_score_as_one_image_per_frame_and_malformed_ones_are_refused(ros, tiny_checkpoint) -> None:
+    clips = _clips(2, 4, 32, seed=3)
+    stamps = [[10, 20, 30, 40], [10, 20, 30, 40]]
+    with served(ros, tiny_checkpoint) as (_, user):
+        plain = _call(user, build_request(clips, ["open the drawer"], stamps_ns=stamps))
+        packed_request = build_request(clips, ["open the drawer"], stamps_ns=stamps, packed=True)
+        assert [len(c.frames) for c in packed_request.clips] == [1, 1]
+        packed = _call(user, packed_request)
+        assert plain.status == packed.status == QueryReward.Response.STATUS_OK, (plain.message, packed.message)
+        np.testing.assert_array_equal(np.asarray(packed.rewards), np.asarray(plain.rewards))
+        bad_height = build_request(clips[:1], ["a"], packed=True)
+        bad_height.clips[0].packed_frames = 3  # 128 rows are not 3 frames
+        two_images = build_request(clips[:1], ["a"], packed=True)
+        two_images.clips[0].frames = list(two_images.clips[0].frames) * 2
+        wrong_stamps = build_request(clips[:1], ["a"], packed=True, stamps_ns=[[1, 2, 3]])
+        for request, text in [(bad_height, "not a multiple of its 3 frames"), (two_images, "holds 2 images, not 1"),
+                              (wrong_stamps, "has 4 frames but 3 stamps")]:
+            got = _call(user, request)
+            assert got.status == QueryReward.Response.STATUS_INVALID_REQUEST and text in got.message, got.message
+
+
+@pytest.mark.ros
 def test_one_instruction_limit_and_error_text_on_service_parameter_and_topic(ros, tiny_checkpoint) -> None:
     with served(ros, tiny_checkpoint) as (node, user):
         response = _call(user, build_request(_clips(1, 4, 32), [TOO_LONG]))
