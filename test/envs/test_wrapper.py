@@ -128,3 +128,23 @@ def test_vector_per_env_instructions_and_reset_after_a2r_termination(tiny_model)
         assert info["a2r"]["fresh"].all() and terminated.all()
     finally:
         vec.close()
+
+
+def test_vector_disabled_autoreset_resets_only_the_masked_streams(tiny_model) -> None:
+    make = lambda: make_metaworld_env("drawer-open-v3", size=32, seed=0)  # noqa: E731
+    vec = A2RVectorRewardWrapper(gym.vector.SyncVectorEnv([make, make], autoreset_mode=gym.vector.AutoresetMode.DISABLED),
+                                 tiny_model, A2RRewardConfig(instruction="open the drawer", buffer=BUFFER))
+    try:
+        vec.reset(seed=[0, 1])
+        for _ in range(2):
+            vec.step(np.zeros((2, 4), dtype=np.float32))
+        options = {"reset_mask": np.array([True, False])}
+        _, info = vec.reset(options=options)
+        assert "reset_mask" in options  # the caller's dict is left alone
+        assert info["_a2r"].tolist() == [True, False]
+        assert [len(s.buffer) for s in vec.streams] == [1, 3] and [s.step_index for s in vec.streams] == [0, 2]
+        _, _, _, _, info = vec.step(np.zeros((2, 4), dtype=np.float32))
+        assert info["a2r"]["stamp_s"].tolist() == [pytest.approx(1 / 80), pytest.approx(3 / 80)]
+        assert info["a2r"]["fresh"].tolist() == [True, False]  # env 0's first clip; env 1 waits for its stride
+    finally:
+        vec.close()
