@@ -131,6 +131,8 @@ class A2RVectorRewardWrapper(VectorWrapper):
         self._restart[mask] = False
         self._forced[mask] = False
         numbers = self._observe(mask, np.zeros(n))
+        for row in numbers:
+            row["terminate"] = False  # a reset never ends the episode it starts
         info = dict(info)
         info["a2r"], info["_a2r"] = self._info(numbers, mask)
         return obs, info

@@ -73,7 +73,7 @@ class A2RRewardWrapper(gym.Wrapper):
         obs, info = self.env.reset(seed=seed, options=options)
         self.stream.reset()
         numbers = self._observe(0.0)
-        numbers.pop("terminate")
+        numbers["terminate"] = False  # a reset never ends the episode it starts
         info = dict(info)
         info["a2r"] = numbers
         return obs, info
