@@ -200,6 +200,8 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 
     lead = arr.shape[:-3]
     flat = arr.reshape(-1, height, width, 3)
+    if any(stride < 0 for stride in flat.strides):  # a flipped view (MuJoCo/gymnasium renders): torch needs >= 0
+        flat = np.ascontiguousarray(flat)
     with warnings.catch_warnings():  # a read-only message view: torch only reads it here
         warnings.simplefilter("ignore", UserWarning)
         x = torch.from_numpy(flat)

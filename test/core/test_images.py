@@ -289,3 +289,13 @@ def test_resize_frames_rejects_non_rgb_input() -> None:
     for bad in [np.zeros((40, 40), np.uint8), np.zeros((40, 40, 4), np.uint8), np.zeros((40, 40, 3), np.float32)]:
         with pytest.raises(InputError, match="resize_frames"):
             resize_frames(bad, 32)
+
+
+def test_resize_frames_takes_flipped_views() -> None:
+    """MuJoCo renders through gymnasium come as flipped views (negative strides); torch cannot
+    wrap those, so resize_frames copies them first and gives the contiguous copy's pixels."""
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, size=(3, 48, 40, 3), dtype=np.uint8)
+    flipped = frames[:, ::-1]
+    assert any(s < 0 for s in flipped.strides)
+    np.testing.assert_array_equal(resize_frames(flipped, 16), resize_frames(np.ascontiguousarray(flipped), 16))
