@@ -34,7 +34,7 @@ COMMAND_MODULES: list[tuple[str, str, str]] = [
     ("ros", "a2r_core.commands.ros", "ROS 2 bring-up without ros2cli: `a2r ros up --config config/reward.yaml`"),
     ("train", "a2r_core.commands.train", "train a reward model from a YAML config (a2r, no-failure-data, BCE-only or DVD objective)"),
     ("pybullet", "a2r_core.commands.pybullet", "PyBullet tabletop push tasks: speed benchmark, oracle-reward MPC success rate"),
-    ("eval", "a2r_core.commands.eval", "reward-quality benchmark: rows trained on the same data, offline metrics, best-of-N, MPC; table/JSON/plots"),
+    ("eval", "a2r_core.commands.eval", "reward-quality benchmark: rows trained on the same data, offline metrics, best-of-N, MPC; or --checkpoint on your own clips; table/JSON/plots"),
     ("score-bag", "a2r_core.commands.score_bag", "score a recorded rosbag2 bag (MCAP or sqlite3) offline: CSV, JSON, PNG, optional bag"),
     ("bench", "a2r_core.commands.bench", "benchmark: GEMM peak, model forward, reward node, query service, simulators, training"),
 ]

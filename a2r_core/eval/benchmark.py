@@ -41,7 +41,9 @@ import numpy as np
 from a2r_core.dataclass_config import build_dataclass, read_yaml_mapping
 from a2r_core.errors import ConfigError
 from a2r_core.output_dirs import staging_dir
-from a2r_core.eval import metrics, online
+from a2r_core.eval import online
+from a2r_core.eval.cells import cell, score_clips
+from a2r_core.eval.cells import prefix_lengths as _prefix_lengths  # noqa: F401 (tests, older callers)
 from a2r_core.eval.clips import (
     PYBULLET_POLICIES,
     EvalClip,
@@ -63,7 +65,6 @@ from a2r_core.eval.rows import (
 )
 
 COLUMN_KINDS = ("seen tasks / seen env", "seen tasks / new env", "new tasks (second domain only)")
-CURVE_POINTS = 10  # reward curves are resampled to this many points of normalised episode time
 
 
 @dataclass
@@ -396,89 +397,12 @@ def _metaworld_columns(s: MetaWorldSuite, dirs: dict[str, Path], default_train: 
 
 # ---- scoring -------------------------------------------------------------------------------------
 
-def _curve(values: np.ndarray) -> np.ndarray:
-    """A reward sequence resampled to CURVE_POINTS points of normalised time (clips differ in length)."""
-    if values.size == 1:
-        return np.full(CURVE_POINTS, values[0])
-    return np.interp(np.linspace(0, 1, CURVE_POINTS), np.linspace(0, 1, values.size), values)
-
-
-@dataclass
-class _ColumnScores:
-    """One row's scores of one column: per clip the reward after every frame (`series`), the final
-    reward, the label, and (success clips) the candidate-instruction matrix for top-1."""
-
-    series: list[np.ndarray]
-    final: np.ndarray
-    labels: np.ndarray
-    cand: Optional[np.ndarray]  # [n_success, n_tasks], own score in the own task's slot
-    cand_idx: Optional[np.ndarray]  # [n_success] the own task's slot
-
-
-def _prefix_lengths(n_frames: int, max_prefixes: Optional[int]) -> np.ndarray:
-    """Growing-prefix lengths scored for a clip: 1..n, or at most `max_prefixes` evenly spaced (n kept)."""
-    if max_prefixes is None or n_frames <= max_prefixes:
-        return np.arange(1, n_frames + 1)
-    return np.unique(np.round(np.linspace(1, n_frames, max_prefixes)).astype(int))
-
-
-def _score_column(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> _ColumnScores:
-    clips = column.clips
-    own = list(dict.fromkeys(c.instruction for c in clips))
-    # Reward after every frame (or at `max_prefixes` points): score each clip's growing prefixes for
-    # its own instruction.
-    lengths = [_prefix_lengths(c.frames.shape[0], max_prefixes) for c in clips]
-    prefixes = [c.prefix(int(t)) for c, ts in zip(clips, lengths) for t in ts]
-    owner = np.repeat(np.arange(len(clips)), [len(ts) for ts in lengths])
-    m = scorer.score(prefixes, own)
-    col = np.array([own.index(clips[i].instruction) for i in owner])
-    flat = m[np.arange(len(prefixes)), col]
-    series = [flat[owner == i] for i in range(len(clips))]
-    final = np.array([s[-1] for s in series])
-    labels = np.array([c.success for c in clips])
-    tasks = list(column.candidates)
-    succ = [c for c in clips if c.success]
-    cand = idx = None
-    if succ:
-        cand = scorer.score(succ, [column.candidates[t] for t in tasks]).copy()
-        # A clip's own instruction may be a paraphrase: put its own score in its task's slot.
-        idx = np.array([tasks.index(c.task) for c in succ])
-        cand[np.arange(len(succ)), idx] = final[labels]
-    return _ColumnScores(series, final, labels, cand, idx)
-
-
-def _cell(sc: _ColumnScores, clips: list[EvalClip], keep: np.ndarray, online_metrics: bool) -> dict:
-    """The metrics and plot data of the clips at `keep` (bool mask over the column's clips)."""
-    labels, final = sc.labels[keep], sc.final[keep]
-    series = [s for s, k in zip(sc.series, keep) if k]
-    top1 = float("nan")
-    if sc.cand is not None:
-        succ_keep = keep[sc.labels]  # which success clips of the column are kept
-        if succ_keep.any():
-            top1 = metrics.instruction_top1(sc.cand[succ_keep], sc.cand_idx[succ_keep])
-    out = {
-        "n_clips": int(keep.sum()), "n_success": int(labels.sum()),
-        "auroc": metrics.success_auroc(final, labels),
-        "instruction_top1": top1,
-        "value_order_spearman": metrics.value_order_spearman([s for s, y in zip(series, labels) if y]),
-        "best_of_n": float("nan"),
-        "plot": {
-            "success_final": final[labels].tolist(), "failure_final": final[~labels].tolist(),
-            "success_curve": _mean_curve([s for s, y in zip(series, labels) if y]),
-            "failure_curve": _mean_curve([s for s, y in zip(series, labels) if not y]),
-        },
-    }
-    if online_metrics:
-        out.update(online.best_of_n(final, [c for c, k in zip(clips, keep) if k]))
-    return out
-
-
 def evaluate_column_parts(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> dict[str, dict]:
     """Cells of one row on one column: {column.key: whole column} plus, with `per_variant`,
-    {f"{column.key}:{variant}": that variant's clips}, all from one scoring pass."""
-    sc = _score_column(scorer, column, max_prefixes)
+    {f"{column.key}:{variant}": that variant's clips}, all from one scoring pass (a2r_core.eval.cells)."""
+    sc = score_clips(scorer, column.clips, column.candidates, max_prefixes)
     clips = column.clips
-    out = {column.key: _cell(sc, clips, np.ones(len(clips), dtype=bool), column.online)}
+    out = {column.key: cell(sc, clips, np.ones(len(clips), dtype=bool), column.online)}
     if isinstance(scorer, OracleScorer):
         lacking = sum(c.oracle is None for c in clips)
         if lacking:
@@ -488,18 +412,13 @@ def evaluate_column_parts(scorer: RowScorer, column: Column, max_prefixes: Optio
     if column.per_variant:
         variants = np.array([c.variant for c in clips])
         for v in sorted(set(variants)):
-            out[f"{column.key}:{v}"] = _cell(sc, clips, variants == v, column.online)
+            out[f"{column.key}:{v}"] = cell(sc, clips, variants == v, column.online)
     return out
 
 
 def evaluate_column(scorer: RowScorer, column: Column, max_prefixes: Optional[int] = None) -> dict:
     """Offline (and best-of-N) metrics of one row on one column, plus what the plots need."""
     return evaluate_column_parts(scorer, column, max_prefixes)[column.key]
-
-
-def _mean_curve(series: list[np.ndarray]) -> Optional[list[float]]:
-    good = [_curve(s) for s in series if np.isfinite(s).all()]
-    return np.mean(good, axis=0).tolist() if good else None
 
 
 def _demos(dataset, seed: int) -> dict[str, list[np.ndarray]]:
