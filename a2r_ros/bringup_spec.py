@@ -136,6 +136,10 @@ REWARD_NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_rate_hz", DOUBLE, 0.0,
               "The camera's frame rate when known, for the frame-loss check (0: estimated from the "
               "header stamps; set it to catch a camera that skips frames regularly).", min=0.0, max=10000.0),
+    ParamSpec("autostart", BOOL, True,
+              "Configure (load the checkpoint) and activate (subscribe, publish, serve) at start. false: the "
+              "node waits unconfigured as a managed lifecycle node, driven by `ros2 lifecycle set` "
+              "(lifecycle_msgs/srv/ChangeState on <node>/change_state)."),
 )
 
 

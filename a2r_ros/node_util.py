@@ -193,3 +193,39 @@ class RejectionLog:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+
+class ManagedEntities:
+    """The publishers, subscriptions, services and timers a lifecycle node's `activate` created,
+    destroyed newest first by `deactivate` (so a node that is deactivated and activated again
+    holds exactly one set)."""
+
+    def __init__(self, node: Any) -> None:
+        self._node = node
+        self._items: list[Any] = []
+
+    def add(self, entity: Any) -> Any:
+        self._items.append(entity)
+        return entity
+
+    def destroy_all(self) -> None:
+        from rclpy.publisher import Publisher
+        from rclpy.service import Service
+        from rclpy.subscription import Subscription
+        from rclpy.timer import Timer
+
+        node = self._node
+        for entity in reversed(self._items):
+            destroy = (node.destroy_publisher if isinstance(entity, Publisher) else
+                       node.destroy_subscription if isinstance(entity, Subscription) else
+                       node.destroy_service if isinstance(entity, Service) else
+                       node.destroy_timer if isinstance(entity, Timer) else None)
+            try:
+                if destroy is not None:
+                    destroy(entity)
+            except Exception:  # noqa: BLE001 - the context may be gone already (process shutdown)
+                pass
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -16,32 +16,45 @@ One node, three jobs, one scoring path (`RewardModel.score`; the live path throu
 - Reward queries. The `a2r/query_reward` service (a2r_ros/srv/QueryReward) scores a batch of
   candidate clips x instructions; limits give STATUS_TOO_LARGE, malformed requests
   STATUS_INVALID_REQUEST, never an exception.
-- Diagnostics on `/diagnostics`: inference latency, buffer fill, dropped frames, dropped work, and
-  the camera input (a2r_ros.camera_input): frames received against the rate the header stamps
-  imply, stamp gaps, time since the last frame. Frames being lost or no frame for
+- Diagnostics on `/diagnostics` (a2r_ros.reward_report): latency, buffer, dropped frames and work,
+  rejected frames per reason, and the camera input (a2r_ros.camera_input): frames lost or none for
   `stale_timeout_s` give a WARN line and a WARN / STALE status at once (checked every 0.25 s).
 
 Instructions come from the `instructions` parameter (validated in the set-parameters callback; an
 invalid value is rejected with its reason) and from std_msgs/String messages on `a2r/instruction`
 (which set that parameter, so `ros2 param get` always shows what is scored).
 
+A managed (lifecycle) node, as nav2's are: the constructor only declares the parameters;
+`configure` validates them and loads the checkpoint (on failure: the reason in the log, nothing
+kept, state unconfigured); `activate` creates the subscriptions, publishers, the query service,
+the timers and the worker thread; `deactivate` stops and destroys them; `cleanup` releases the
+model; `shutdown` releases everything. With `autostart` (default true) the constructor runs
+configure + activate itself and raises the A2RError that made configure fail, so `ros2 run`,
+`ros2 launch`, `a2r ros up` and in-process callers get today's behaviour (node_main: one FATAL
+line, exit 1); with `autostart: false`, `ros2 lifecycle set` drives it.
+
 Topic names are relative, so a namespace moves them all. Only rclpy API present in Humble, Jazzy
-and Kilted is used (on-set parameter callbacks, not the Iron+ pre/post-set ones).
+and Kilted is used (on-set parameter callbacks, not the Iron+ pre/post-set ones; rclpy.lifecycle's
+LifecycleNode, State, TransitionCallbackReturn and trigger_* methods).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Sequence
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.expand_topic_name import expand_topic_name
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -50,13 +63,14 @@ from a2r_core.clip_buffer import Clip, ClipBuffer
 from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
 from a2r_core.instructions import check_instructions
 from a2r_core.images import resize_frames
-from a2r_core.scoring import ScoreRow, score_clips
+from a2r_core.scoring import score_clips
 from a2r_ros.node_main import run_node
 from a2r_ros.query_service import QueryLimits, answer_query
 from a2r_ros import bringup_spec
 from a2r_ros.camera_input import CHECK_PERIOD_S, CameraInputWatch
-from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, ns_to_stamp, stamp_to_ns
-from a2r_ros.node_util import DropOldestQueue, NodeStats, RejectionLog, descriptor_for
+from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, stamp_to_ns
+from a2r_ros.node_util import ActivityGate, DropOldestQueue, ManagedEntities, NodeStats, RejectionLog, descriptor_for
+from a2r_ros.reward_report import reward_node_status, row_to_msg
 from a2r_ros.msg import RewardScore
 from a2r_ros.srv import QueryReward
 
@@ -66,68 +80,108 @@ INSTRUCTION_TOPIC = "a2r/instruction"
 SERVICE_NAME = "a2r/query_reward"
 
 
-def row_to_msg(row: ScoreRow) -> RewardScore:
-    """A scoring row (a2r_core.scoring) -> the RewardScore message the node publishes."""
-    msg = RewardScore()
-    msg.header.stamp = ns_to_stamp(row.stamp_ns)
-    msg.header.frame_id = row.frame_id
-    msg.instruction = row.instruction
-    msg.reward = float(row.reward)
-    msg.success_probability = float(row.success_probability)
-    msg.failure_mode_scores = [float(x) if np.isfinite(x) else 0.0 for x in row.failure_mode_scores]
-    msg.most_likely_failure_mode = int(row.most_likely_failure_mode)
-    msg.clip_start = ns_to_stamp(row.clip_start_ns)
-    msg.clip_end = ns_to_stamp(row.stamp_ns)
-    msg.frame_count = int(row.frame_count)
-    msg.model_id = row.model_id
-    msg.inference_latency_ms = float(row.inference_latency_ms)
-    return msg
-
-
-class RewardNode(Node):
-    """The a2r reward node (see the module docstring). Raises A2RError from the constructor when
-    the checkpoint is missing or corrupt or a parameter is invalid; `main` turns that into a log
-    line and exit code 1."""
+class RewardNode(LifecycleNode):
+    """The a2r reward node (see the module docstring). With `autostart` (the default) the
+    constructor configures and activates it and raises the A2RError (ConfigError,
+    CheckpointError) that made that fail; `main` turns it into a log line and exit code 1."""
 
     def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
         super().__init__(node_name, **node_kwargs)
+        self.model = None            # set by configure, released by cleanup / shutdown
+        self.buffer: ClipBuffer | None = None
+        self.input_watch: CameraInputWatch | None = None
+        self.stats = NodeStats()
+        self.rejections = RejectionLog()  # rejected camera frames per reason (log + diagnostics)
+        self.transition_error: A2RError | None = None  # why the last configure / activate failed
+        self._lock = threading.Lock()        # guards _instructions
+        self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
+        self._gate = ActivityGate()          # image and query callbacks run only while active
+        self._instructions: list[str] = []
+        self._params: dict[str, Any] = {}
+        self._query_limits: QueryLimits | None = None
+        self._frame_size = 0
+        self._entities = ManagedEntities(self)  # what activate created, for deactivate
+        self._reward_pub = self._diag_pub = self._worker = None
+        self._queue = DropOldestQueue(1)
+        self._stop = threading.Event()
         try:
-            self._setup()
+            for spec in bringup_spec.REWARD_NODE_PARAMETERS:
+                self.declare_parameter(spec.name, spec.default, descriptor_for(spec))
         except (ParameterException, NameValidationException) as exc:
             Node.destroy_node(self)
             raise ConfigError(f"{node_name}: {exc}") from exc
-        except BaseException:
-            Node.destroy_node(self)  # a half-built node must not linger in the caller's context
-            raise
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.get_parameter("autostart").value:
+            self._autostart()
 
-    def _setup(self) -> None:
-        self._specs = {spec.name: spec for spec in bringup_spec.REWARD_NODE_PARAMETERS}
-        for spec in bringup_spec.REWARD_NODE_PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, descriptor_for(spec))
-        p = {name: self.get_parameter(name).value for name in self._specs}
-        self.stats = NodeStats()
-        self.rejections = RejectionLog()  # rejected camera frames per reason (log + diagnostics)
-        self._lock = threading.Lock()        # guards _instructions
-        self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
+    def _autostart(self) -> None:
+        """configure + activate now; on failure destroy the node and raise the reason."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            error = self.transition_error or ConfigError(f"{self.get_name()}: configure failed (see the log)")
+            self.destroy_node()  # a half-built node must not linger in the caller's context
+            raise error
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            error = self.transition_error or ConfigError(f"{self.get_name()}: activate failed (see the log)")
+            self.destroy_node()
+            raise error
+
+    # -- lifecycle transitions ------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Validate the parameters and load the checkpoint; FAILURE (unconfigured) with the reason."""
+        self.transition_error = None
         try:
-            self._instructions = check_instructions(list(p["instructions"]), p["max_instructions"])
+            self._configure()
+        except A2RError as exc:
+            self.transition_error = exc
+        except (ParameterException, NameValidationException, ValueError) as exc:
+            self.transition_error = ConfigError(f"{self.get_name()}: {exc}")
+        if self.transition_error is None:
+            return TransitionCallbackReturn.SUCCESS
+        self.get_logger().error(f"configure failed: {self.transition_error}")
+        self._release()
+        return TransitionCallbackReturn.FAILURE
+
+    def _configure(self) -> None:
+        p = {spec.name: self.get_parameter(spec.name).value for spec in bringup_spec.REWARD_NODE_PARAMETERS}
+        try:
+            instructions = check_instructions(list(p["instructions"]), p["max_instructions"])
         except InputError as exc:
             raise ConfigError(f"parameter instructions: {exc}") from exc
-        self._max_instructions = p["max_instructions"]
+        try:  # a bad name must fail here, not when activate subscribes
+            validate_full_topic_name(expand_topic_name(p["camera_topic"], self.get_name(), self.get_namespace()))
+        except (ValueError, NameValidationException) as exc:
+            raise ConfigError(f"parameter camera_topic: {exc}") from exc
+        bringup_spec.clip_buffer_config(p, 1)  # a bad buffer setting fails before the slow load
         self._query_limits = QueryLimits.from_params(p)
-
         self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"])
-        self._frame_size = self.model.image_size
         self.buffer = ClipBuffer(bringup_spec.clip_buffer_config(p, self.model.num_frames))
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._frame_size = self.model.image_size
+        self._params = p
+        with self._lock:
+            self._instructions = instructions
+        self.stats = NodeStats()
+        self.rejections = RejectionLog()
+        self.get_logger().info(f"configured: {self.model.model_id} on {p['device']} ({p['dtype']})")
 
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """Subscribe, publish, serve, start the worker; FAILURE (inactive) if any of it fails."""
+        try:
+            self._activate()
+        except Exception as exc:  # noqa: BLE001 - a failed transition is reported, never raised
+            self.transition_error = ConfigError(f"activate failed: {type(exc).__name__}: {exc}")
+            self.get_logger().error(str(self.transition_error))
+            self._deactivate()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def _activate(self) -> None:
+        p = self._params
+        self.buffer.reset()  # frames from before a deactivate do not join new clips
         self._queue = DropOldestQueue(p["queue_size"])
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="a2r_reward_worker", daemon=True)
-
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._reward_pub = self.create_publisher(RewardScore, REWARD_TOPIC, reliable)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._reward_pub = self._entities.add(self.create_publisher(RewardScore, REWARD_TOPIC, reliable))
+        self._diag_pub = self._entities.add(self.create_publisher(DiagnosticArray, "/diagnostics", reliable))
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=p["image_qos_depth"], durability=DurabilityPolicy.VOLATILE,
             reliability=ReliabilityPolicy.BEST_EFFORT if p["image_qos"] == "sensor_data" else ReliabilityPolicy.RELIABLE,
@@ -135,25 +189,67 @@ class RewardNode(Node):
         image_type, topic = Image, p["camera_topic"]
         if p["image_transport"] == "compressed":
             image_type, topic = CompressedImage, f"{topic.rstrip('/')}/compressed"
-        # The image callback has its own group so that on a MultiThreadedExecutor it never waits
-        # for a service call; it is mutually exclusive so the buffer has one producer.
-        self._image_sub = self.create_subscription(image_type, topic, self._on_image, image_qos,
-                                                   callback_group=MutuallyExclusiveCallbackGroup())
-        self._instruction_sub = self.create_subscription(String, INSTRUCTION_TOPIC, self._on_instruction, reliable)
-        self._service = self.create_service(QueryReward, SERVICE_NAME, self._on_query,
-                                            callback_group=MutuallyExclusiveCallbackGroup())
-        self._diag_timer = self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics)
         # Missing frames (lost in transport, camera stopped): WARN + diagnostics, judged on a timer.
         self.input_watch = CameraInputWatch(self, p, self.buffer.config.num_frames,
                                             warn=lambda text: self._warn(text, throttle=False))
-        self.input_watch.start(self._image_sub.topic_name)
-        self._input_timer = self.create_timer(CHECK_PERIOD_S, self._check_input)
+        self._gate.open()
+        # The image callback has its own group so that on a MultiThreadedExecutor it never waits
+        # for a service call; it is mutually exclusive so the buffer has one producer. The
+        # instruction topic and the timers share the default group with the lifecycle services, so
+        # a transition never runs beside them.
+        image_sub = self._entities.add(self.create_subscription(
+            image_type, topic, self._on_image, image_qos, callback_group=MutuallyExclusiveCallbackGroup()))
+        self._entities.add(self.create_subscription(String, INSTRUCTION_TOPIC, self._on_instruction, reliable))
+        self._entities.add(self.create_service(QueryReward, SERVICE_NAME, self._serve_query,
+                                                  callback_group=MutuallyExclusiveCallbackGroup()))
+        self._entities.add(self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics))
+        self.input_watch.start(image_sub.topic_name)
+        self._entities.add(self.create_timer(CHECK_PERIOD_S, self._check_input))
+        self._worker = threading.Thread(target=self._work, name="a2r_reward_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"scoring {self._image_sub.topic_name} with {self.model.model_id} on {p['device']} "
+            f"scoring {image_sub.topic_name} with {self.model.model_id} on {p['device']} "
             f"({self.buffer.config.num_frames} frames over {p['window_s']} s, every {1.0 / p['rate_hz']:.3f} s); "
-            f"instructions: {self._instructions}; images via {BACKEND}"
+            f"instructions: {self.instructions}; images via {BACKEND}"
         )
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._deactivate()
+        self.get_logger().info("deactivated: not subscribed, publishing or serving")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _deactivate(self) -> None:
+        """Stop everything activate started (idempotent): running image/query callbacks finish,
+        the worker finishes its clip, then the entities go."""
+        if not self._gate.close(timeout=30.0):
+            self.get_logger().warning("a callback still runs after 30 s; destroying its entities anyway")
+        self._stop.set()
+        self._queue.close()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=30.0)
+        self._worker = None
+        self._entities.destroy_all()
+        self._reward_pub = self._diag_pub = None
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("cleaned up: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Forget the model and the buffer (the memory goes with the last reference)."""
+        with self._model_lock:
+            self.model = None
+        self.buffer = None
+        self.input_watch = None
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        """Release everything (also on_error: a transition raised; back to unconfigured)."""
+        self._deactivate()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    on_error = on_shutdown
 
     # -- start-up ------------------------------------------------------------------------------
     @staticmethod
@@ -183,7 +279,8 @@ class RewardNode(Node):
         for param in params:
             if param.name == "instructions":
                 try:
-                    new_instructions = check_instructions(list(param.value), self._max_instructions)
+                    new_instructions = check_instructions(list(param.value),
+                                                          self.get_parameter("max_instructions").value)
                 except InputError as exc:
                     return SetParametersResult(successful=False, reason=str(exc))
         if new_instructions is not None:
@@ -200,6 +297,11 @@ class RewardNode(Node):
     # -- live path ------------------------------------------------------------------------------
     def _on_image(self, msg: Any) -> None:
         """Convert and buffer; hand any completed clip to the worker. Never runs the model."""
+        with self._gate.enter() as active:
+            if active:  # a deactivate may be destroying the subscription
+                self._buffer_frame(msg)
+
+    def _buffer_frame(self, msg: Any) -> None:
         self.stats.frames_received += 1
         self.input_watch.on_frame(stamp_to_ns(msg.header.stamp))
         try:
@@ -263,6 +365,14 @@ class RewardNode(Node):
         return out, latency_ms
 
     # -- reward-query service -------------------------------------------------------------------
+    def _serve_query(self, request: QueryReward.Request, response: QueryReward.Response) -> QueryReward.Response:
+        """The service callback: a query that arrives while a deactivate runs is not served."""
+        with self._gate.enter() as active:
+            if active:
+                return self._on_query(request, response)
+        response.status, response.message = QueryReward.Response.STATUS_NOT_READY, "the node is being deactivated"
+        return response
+
     def _on_query(self, request: QueryReward.Request, response: QueryReward.Response) -> QueryReward.Response:
         """The `a2r/query_reward` service (a2r_ros.query_service); counted in the diagnostics."""
         self.stats.queries += 1
@@ -290,68 +400,33 @@ class RewardNode(Node):
 
     def _check_input(self) -> None:
         """Timer: judge the camera input; a change of state is on /diagnostics at once."""
-        if self._stop.is_set():  # being destroyed: the publishers may be gone
+        if self._stop.is_set() or self.input_watch is None:  # deactivated: the publishers are gone
             return
         if self.input_watch.check():
             self.publish_diagnostics()
 
     def diagnostics(self) -> DiagnosticStatus:
         """The node's health as one DiagnosticStatus (also what publish_diagnostics sends)."""
-        s, b = self.stats, self.buffer.stats
-        latencies = list(s.latencies_ms)
-        values = {
-            "inference_latency_ms_last": f"{latencies[-1]:.2f}" if latencies else "",
-            "inference_latency_ms_mean": f"{np.mean(latencies):.2f}" if latencies else "",
-            "inference_latency_ms_max": f"{np.max(latencies):.2f}" if latencies else "",
-            "buffer_frames": str(len(self.buffer)),
-            "buffer_fill": f"{self.buffer.fill:.3f}",
-            "frames_received": str(s.frames_received),
-            "frames_rejected": str(s.frames_rejected),
-            "frames_dropped": str(b.dropped + s.frames_rejected),
-            "buffer_resets": str(b.resets_backwards + b.resets_size),
-            "clips_emitted": str(b.clips),
-            "work_dropped": str(self._queue.dropped),
-            "queue_depth": str(len(self._queue)),
-            "clips_scored": str(s.clips_scored),
-            "rewards_published": str(s.rewards_published),
-            "non_finite_outputs": str(s.non_finite),
-            "model_errors": str(s.model_errors),
-            "queries": str(s.queries),
-            "queries_rejected": str(s.queries_rejected),
-            "instructions": " | ".join(self.instructions),
-            "model_id": str(self.model.model_id),
-            "image_backend": BACKEND,
-            "last_warning": s.last_warning,
-            **self.input_watch.values(),
-            # one value per kind of rejected frame: "rejected: unsupported image encoding '32FC1'"
-            **{f"rejected: {reason}": str(n) for reason, n in self.rejections.snapshot().items()},
-        }
-        input_problem = self.input_watch.level()
-        if s.model_errors or s.non_finite:
-            level, message = DiagnosticStatus.ERROR, "model errors"
-        elif input_problem is not None:
-            level, message = input_problem  # STALE (no frame for stale_timeout_s) or WARN (frames lost)
-        elif self._queue.dropped or s.frames_rejected or b.dropped:
-            level, message = DiagnosticStatus.WARN, "dropping frames or work"
-        elif s.frames_received == 0:
-            level, message = DiagnosticStatus.WARN, "no camera frames received yet"
-        else:
-            level, message = DiagnosticStatus.OK, "scoring"
-        return DiagnosticStatus(level=level, name=f"a2r: {self.get_fully_qualified_name()}", message=message,
-                                hardware_id=str(self.model.model_id),
-                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        return reward_node_status(f"a2r: {self.get_fully_qualified_name()}", self.stats, self.buffer, self._queue,
+                                  self.rejections, self.input_watch, self.instructions, str(self.model.model_id))
 
     def publish_diagnostics(self) -> None:
+        """Publish `diagnostics()` (only while active: the publisher exists then)."""
+        if self._diag_pub is None or self.buffer is None or self.input_watch is None:
+            return
         array = DiagnosticArray(status=[self.diagnostics()])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
-        """Stop the worker thread, then destroy the node."""
-        self._stop.set()
-        self._queue.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=30.0)
+        """The shutdown transition (stop the worker, release the model), then destroy the node.
+        After Ctrl-C the context is already shut down and a transition could not announce itself:
+        the same release then happens without it."""
+        if self.context.ok():
+            with contextlib.suppress(Exception):  # finalized already
+                self.trigger_shutdown()
+        self._deactivate()
+        self._release()
         super().destroy_node()
 
 
