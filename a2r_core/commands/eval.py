@@ -37,7 +37,7 @@ def _config_dir() -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="which shipped config to run (default quick; not with --config or --checkpoint)")
-    parser.add_argument("--config", type=Path, default=None, help="an eval YAML config (overrides --profile)")
+    parser.add_argument("--config", type=Path, default=None, help="an eval YAML config (instead of --profile)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (must not exist or be empty)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     mine = parser.add_argument_group("one given model on given clips (no training)")
