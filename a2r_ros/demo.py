@@ -2,11 +2,16 @@
 
 What it does, in order (every stage is the code path a user's robot would use):
 
-1. **Bring up** the simulated evaluation in this process, from the same node list and parameter
-   file as `a2r ros up --config config/sim_eval.yaml` (a2r_ros.sim_spec): the MetaWorld bridge
-   (task, camera, sim/action, sim/observation, sim/reset, sim/rollout), the reward node with the
-   default checkpoint `checkpoints/a2r-small-metaworld/`, and, once the streamed episodes are
-   done, the MPC planner node. DDS stays on loopback (a private rclpy context).
+1. **Bring up** the simulated evaluation from the same node list and parameter file as
+   `a2r ros up --config config/sim_eval.yaml` (a2r_ros.sim_spec), each node in its own process as
+   a launch file starts them (a2r_ros.supervisor): the MetaWorld bridge (task, camera, sim/action,
+   sim/observation, sim/reset, sim/rollout), the reward node with the default checkpoint
+   `checkpoints/a2r-small-metaworld/`, and, once the streamed episodes are done, the MPC planner
+   node. This process holds only the listener (rewards, frame arrival times, planner results) and
+   the scripted operator. DDS stays on loopback, camera frames go through a2r's shared-memory
+   profile (a2r_ros.dds_profile). Why processes: with every node in one process the reward node's
+   inference waited for the interpreter lock behind rendering and planning (p99 729 ms where the
+   model alone runs at 13 ms, issue 15).
 2. **Stream a success and a failure episode** of one instruction through the bridge's camera
    topic: a scripted operator node (a2r_ros.scripted_operator) reads the bridge's observation and
    sends the scripted expert's actions (success) or a failure source's (default `early_stop`),
@@ -20,20 +25,27 @@ What it does, in order (every stage is the code path a user's robot would use):
 4. **Report** in the output directory: `report.json` (every reward, per-episode summary, latency
    figures, the planner's outcome, stage wall times, machine load) and `rewards.png`.
 
-Why the planner starts last: the planner node begins planning as soon as it is constructed (it
-resets the bridge for its own episode), so it joins the running bring-up after the scripted
-episodes, on the same executor and context.
+Why the planner starts last: the planner node begins planning as soon as it is up (it resets the
+bridge for its own episode), so its process starts after the scripted episodes and is stopped once
+its result is in.
+
+Failures and Ctrl-C: when a required node process exits (the reward node, the bridge) the demo
+stops the others and fails with that node's reason (DemoAborted: exit status 1); Ctrl-C or SIGTERM
+stops every node process within seconds (exit status 130); node processes also get SIGTERM if this
+process is killed outright. No node outlives the demo.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import rclpy
@@ -42,19 +54,25 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
-from a2r_core.errors import CheckpointError, ConfigError
-from a2r_ros import bringup, sim_spec
+from a2r_core.errors import A2RError, CheckpointError, ConfigError
+from a2r_ros import bringup, dds_profile, sim_spec
 from a2r_ros.image_conversion import stamp_to_ns
 from a2r_ros.msg import RewardScore
 from a2r_ros.reward_monitor import format_reward
+from a2r_ros.demo_report import Episode, plot, print_summary, summarise
 from a2r_ros.scripted_operator import OperatorEpisode, ScriptedOperator
+from a2r_ros.supervisor import StopSignals, Supervisor, child_environment, node_command, write_params_file
 
 DEFAULT_CHECKPOINT = Path("checkpoints/a2r-small-metaworld")
 MAKE_CHECKPOINT = ("make it with `scripts/generate_default_data.sh` (the MetaWorld training data) and then "
                    "`a2r train --config config/train_default.yaml --output runs/default`, and pass "
                    "`--checkpoint runs/default/best` (or copy that directory to checkpoints/a2r-small-metaworld)")
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+PLANNER_RESULT_TOPIC = "planner/result"  # a2r_ros.planner_node.RESULT_TOPIC (not imported: it pulls in torch)
+BRING_UP_TIMEOUT_S = 240.0   # three Python processes importing torch / MuJoCo on 2 busy cores
+OPERATOR_TIMEOUT_S = 60.0    # a bridge answer (observation, service) slower than this is a failure
 _NS = 1_000_000_000
 
 
@@ -101,22 +119,6 @@ class DemoConfig:
             raise ConfigError(f"planner_reward must be service or oracle, got {self.planner_reward!r}")
         if self.rate_hz <= 0 or self.planner_timeout_s <= 0:
             raise ConfigError("rate_hz and planner_timeout_s must be positive")
-
-
-@dataclass
-class Episode:
-    """One episode as the demo saw it: what the environment says, and the rewards it got."""
-
-    name: str
-    kind: str                          # success | failure | planner
-    source: str                        # expert, a failure source, or "cem-mpc"
-    success: Optional[bool] = None     # the environment's flag at the end
-    steps: Optional[int] = None
-    first_success_step: Optional[int] = None
-    bridge_episode: Optional[int] = None
-    wall_s: Optional[float] = None
-    start_stamp_ns: Optional[int] = None
-    rewards: list[dict] = field(default_factory=list)
 
 
 # -- checkpoint ----------------------------------------------------------------------------------
@@ -180,8 +182,9 @@ def node_plan(cfg: DemoConfig, model: dict, instruction: str) -> dict[str, tuple
 # -- the listener: live rewards and the camera frames' arrival times -----------------------------
 class _Listener(Node):
     """Prints every reward as it arrives; keeps (reward, wall arrival) and, per camera stamp, the
-    wall time the frame arrived here (≈ when the bridge published it: the same process, loopback),
-    so stamp -> reward latency is measured on one clock even though stamps are simulated time."""
+    wall time the frame arrived here (≈ when the bridge published it: shared memory on this host),
+    so camera -> reward latency is measured on one clock, this process's, even though the stamps
+    are simulated time. Also keeps the planner's result lines (planner/result)."""
 
     def __init__(self, context: Context, camera_topic: str) -> None:
         super().__init__("demo_listener", context=context)
@@ -189,8 +192,19 @@ class _Listener(Node):
         self._rewards: list[tuple[RewardScore, int]] = []
         self.frame_wall_ns: dict[int, int] = {}
         self.label = ""
+        self.planner_results: list[dict] = []
         self.create_subscription(RewardScore, "a2r/reward", self._on_reward, RELIABLE)
         self.create_subscription(Image, camera_topic, self._on_frame, qos_profile_sensor_data)
+        self.create_subscription(String, PLANNER_RESULT_TOPIC, self._on_planner_result, RELIABLE)
+
+    def _on_planner_result(self, msg: String) -> None:
+        try:
+            result = json.loads(msg.data)
+        except ValueError:
+            self.get_logger().error(f"unreadable planner result: {msg.data[:200]!r}")
+            return
+        with self._lock:
+            self.planner_results.append(result)
 
     def _on_frame(self, msg: Image) -> None:
         now = time.time_ns()
@@ -219,12 +233,15 @@ class _Listener(Node):
         return rewards, frames
 
 
-def _wait_until_quiet(listener: _Listener, quiet_s: float = 1.5, limit_s: float = 30.0) -> None:
-    """Wait until no reward has arrived for `quiet_s` (the node has scored the clips it queued)."""
+def _wait_until_quiet(listener: _Listener, watch: Callable[[], None], quiet_s: float = 1.5,
+                      limit_s: float = 30.0) -> None:
+    """Wait until no reward has arrived for `quiet_s` (the node has scored the clips it queued);
+    `watch()` raises when the run must end (a node died, Ctrl-C)."""
     deadline = time.monotonic() + limit_s
     last, changed = listener.count(), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.05)
+        watch()
         now = listener.count()
         if now != last:
             last, changed = now, time.monotonic()
@@ -255,8 +272,100 @@ def _collect(episode: Episode, listener: _Listener) -> None:
 
 
 # -- the run -------------------------------------------------------------------------------------
+class DemoAborted(A2RError):
+    """A node the demo needs exited (the reason names it), or the bring-up did not come up."""
+
+
+class _Watch:
+    """What the demo's main thread checks while it waits: a required node process that exited
+    (DemoAborted with its reason) and Ctrl-C / SIGTERM (KeyboardInterrupt, after which `run`
+    stops every node process)."""
+
+    def __init__(self, supervisor: Supervisor, signals: StopSignals) -> None:
+        self.supervisor, self.signals = supervisor, signals
+
+    def __call__(self) -> None:
+        reason = self.supervisor.check()
+        if reason is not None:
+            raise DemoAborted(reason)
+        if self.signals():
+            raise KeyboardInterrupt
+
+    def run(self, fn: Callable[[], Any], what: str) -> Any:
+        """`fn()` in a worker thread, watched from this one; its result (or its exception)."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"a2r-demo-{what}", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            self()  # a worker left blocked here is a daemon thread: the process exits without it
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+
+def _simulator_dt(task: str) -> float:
+    """Seconds of simulated time per MetaWorld step (the bridge's stamps advance by it; the
+    operator paces the scripted episodes with it). The bridge runs in another process, so the
+    demo reads it from the environment itself (about a second, while the nodes start)."""
+    from a2r_core.sim.metaworld_env import MetaWorldEnv, RenderConfig
+
+    env = MetaWorldEnv(task, render=RenderConfig(width=16, height=16), max_steps=2)
+    try:
+        return float(env.dt)
+    finally:
+        env.close()
+
+
+def _start_node(supervisor: Supervisor, plan: dict, name: str, params_dir: Path) -> None:
+    spec, values = plan[name]
+    params = write_params_file(params_dir / f"{name}.yaml", values)
+    supervisor.start(name, node_command(spec.module, spec.name, params))
+
+
+def _wait_for_nodes(operator: ScriptedOperator, listener: _Listener, camera: str, watch: _Watch,
+                    timeout_s: float = BRING_UP_TIMEOUT_S) -> None:
+    """Until the bridge serves (sim/action, sim/reset, sim/rollout) and the reward node has
+    subscribed to the camera (the listener is the other subscriber)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        watch()
+        bridge_up = listener.count_subscribers(sim_spec.ACTION_TOPIC) >= 1
+        reward_up = listener.count_subscribers(camera) >= 2
+        if bridge_up and reward_up:
+            break
+        if time.monotonic() > deadline:
+            missing = [what for what, up in (("bridge (sim/action)", bridge_up),
+                                              ("reward node subscribed to the camera", reward_up)) if not up]
+            raise DemoAborted(f"bring-up: no {' and no '.join(missing)} after {timeout_s:g} s")
+        time.sleep(0.1)
+    watch.run(operator.wait_for_bridge, "bring-up")  # and its services
+
+
+def _first_query(listener: _Listener, model: dict, instruction: str, watch: _Watch) -> float:
+    """The last bring-up check: the reward node answers a query (one blank clip of the model's
+    input size) on `a2r/query_reward`, the service the planner will use. Its first forward pass
+    pays one-time costs (kernel selection, the instruction's text feature), 200 ms measured here,
+    which would otherwise land on the first live reward. Returns the round trip in ms."""
+    from a2r_ros.reward_client import RewardClient
+
+    size, frames = int(model.get("image_size", 112)), int(model.get("num_frames", 8))
+    client = RewardClient(listener)
+    t0 = time.perf_counter()
+    watch.run(lambda: client.score(np.zeros((1, frames, size, size, 3), np.uint8), [instruction], timeout_sec=120.0),
+              "first query")
+    return (time.perf_counter() - t0) * 1e3
+
+
 def _scripted(operator: ScriptedOperator, listener: _Listener, cfg: DemoConfig, episode: Episode, dt: float,
-              all_tasks: Sequence[str], index: int) -> None:
+              all_tasks: Sequence[str], index: int, watch: _Watch) -> None:
     from a2r_core.sim.policies import make_policy
 
     policy = make_policy(episode.source, cfg.task, np.random.default_rng([cfg.seed, index]), cfg.episode_steps,
@@ -265,10 +374,10 @@ def _scripted(operator: ScriptedOperator, listener: _Listener, cfg: DemoConfig, 
           f"{1 / dt:g} Hz simulated)", flush=True)
     listener.take()
     listener.label = episode.name
-    outcome: OperatorEpisode = operator.run_episode(
+    outcome: OperatorEpisode = watch.run(lambda: operator.run_episode(
         policy, cfg.episode_steps, success_tail=cfg.success_tail if episode.kind == "success" else None,
-        step_period_s=dt if cfg.realtime else 0.0)
-    _wait_until_quiet(listener)
+        step_period_s=dt if cfg.realtime else 0.0), episode.name)
+    _wait_until_quiet(listener, watch)
     episode.success, episode.steps = outcome.success, outcome.steps
     episode.first_success_step, episode.bridge_episode = outcome.first_success_step, outcome.episode
     episode.wall_s = round(outcome.wall_s, 3)
@@ -277,8 +386,10 @@ def _scripted(operator: ScriptedOperator, listener: _Listener, cfg: DemoConfig, 
           f"({outcome.reset_message}); {len(episode.rewards)} rewards", flush=True)
 
 
-def _plan(plan: dict, context: Context, executor: MultiThreadedExecutor, listener: _Listener,
-          cfg: DemoConfig, episode: Episode) -> tuple[Optional[dict], Optional[str]]:
+def _plan(plan: dict, supervisor: Supervisor, params_dir: Path, listener: _Listener, cfg: DemoConfig,
+          episode: Episode, watch: _Watch) -> tuple[Optional[dict], Optional[str]]:
+    """The planner node in its own process: started now (it plans as soon as it is up), its
+    result read from planner/result, then stopped."""
     spec, values = plan["planner_node"]
     source = values["reward_service"] if values["reward_source"] == "service" else "the simulator (oracle)"
     print(f"[demo] planning: CEM/MPC, {values['samples']} samples x {values['iterations']} iterations, horizon "
@@ -286,16 +397,29 @@ def _plan(plan: dict, context: Context, executor: MultiThreadedExecutor, listene
           f"from {source}", flush=True)
     listener.take()
     listener.label = episode.name
-    planner = bringup.make_node(spec, values, context)
-    executor.add_node(planner)
+    _start_node(supervisor, plan, "planner_node", params_dir)
+    process = supervisor.processes["planner_node"]
+    print(f"[demo] planner_node (pid {process.pid}) started", flush=True)
+    deadline = time.monotonic() + cfg.planner_timeout_s
+    result: Optional[dict] = None
+    error: Optional[str] = None
     try:
-        finished = planner.wait_done(cfg.planner_timeout_s)
-        _wait_until_quiet(listener)
-        result = planner.results[-1] if planner.results else None
-        error = planner.error or (None if finished else f"no result within {cfg.planner_timeout_s:g} s")
+        while result is None and error is None:
+            watch()
+            with listener._lock:
+                result = listener.planner_results[-1] if listener.planner_results else None
+            stopped = process.error_lines("planner stopped")
+            if result is None and stopped:
+                error = stopped[-1]
+            elif result is None and process.poll() is not None:
+                error = f"planner_node exited with status {process.poll()}: {process.why() or 'no error logged'}"
+            elif result is None and time.monotonic() > deadline:
+                error = f"no result within {cfg.planner_timeout_s:g} s"
+            else:
+                time.sleep(0.1)
+        _wait_until_quiet(listener, watch)
     finally:
-        executor.remove_node(planner)
-        planner.destroy_node()
+        supervisor.stop_one("planner_node")
     if result is not None:
         episode.success, episode.steps = bool(result["success"]), int(result["executed_steps"])
         episode.first_success_step, episode.bridge_episode = result["success_step"], int(result["episode"])
@@ -305,7 +429,8 @@ def _plan(plan: dict, context: Context, executor: MultiThreadedExecutor, listene
 
 
 def run(cfg: DemoConfig) -> dict:
-    """The whole main job; returns the summary written to report.json."""
+    """The whole main job; returns the summary written to report.json. Raises DemoAborted when a
+    required node exits, KeyboardInterrupt after Ctrl-C; every node process is stopped either way."""
     started = time.monotonic()
     load_start = os.getloadavg()
     model, instruction = checkpoint_info(cfg.checkpoint, cfg.task)
@@ -320,43 +445,53 @@ def run(cfg: DemoConfig) -> dict:
     print(f'[demo] task {cfg.task}, instruction "{instruction}", checkpoint {cfg.checkpoint}', flush=True)
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS on loopback unless told
+    dds_profile.apply()  # camera frames between processes (this one's listener too): before rclpy starts
+    signals = StopSignals().install()
+    supervisor = Supervisor(child_environment(), bringup.log_line("a2r demo"))
+    watch = _Watch(supervisor, signals)
+    params_dir = Path(tempfile.mkdtemp(prefix="a2r-demo-"))
     context = Context()
-    rclpy.init(args=["a2r-demo"], context=context)
-    executor = MultiThreadedExecutor(num_threads=6, context=context)
     nodes: list[Node] = []
+    executor: Optional[MultiThreadedExecutor] = None
+    camera = plan["metaworld_bridge"][1]["camera_topic"]
     try:
         t0 = time.monotonic()
         for name in ("metaworld_bridge", "reward_node"):
-            nodes.append(bringup.make_node(*plan[name], context))
-        bridge = nodes[0]
-        dt = float(bridge.sim.dt)
-        listener = _Listener(context, plan["metaworld_bridge"][1]["camera_topic"])
-        operator = ScriptedOperator(context=context)
+            _start_node(supervisor, plan, name, params_dir)
+        rclpy.init(args=["a2r-demo"], context=context)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        listener = _Listener(context, camera)
+        operator = ScriptedOperator(context=context, timeout_s=OPERATOR_TIMEOUT_S)
         nodes += [listener, operator]
         for node in nodes:
             executor.add_node(node)
         threading.Thread(target=executor.spin, daemon=True).start()
-        operator.wait_for_bridge()
-        deadline = time.monotonic() + 30.0
-        camera = plan["metaworld_bridge"][1]["camera_topic"]
-        while bridge.count_subscribers(camera) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the reward node and the listener see the camera
+        dt = _simulator_dt(cfg.task)
+        _wait_for_nodes(operator, listener, camera, watch)
+        first_query_ms = _first_query(listener, model, instruction, watch)
         stages["bring_up_s"] = round(time.monotonic() - t0, 2)
+        print(f"[demo] nodes up in {stages['bring_up_s']:.1f} s, one process each: "
+              + ", ".join(f"{n} (pid {p.pid})" for n, p in supervisor.processes.items())
+              + f"; first reward query {first_query_ms:.0f} ms", flush=True)
 
         t0 = time.monotonic()
         tasks = list(model.get("tasks") or [cfg.task])
         for index, episode in enumerate(episodes):
-            _scripted(operator, listener, cfg, episode, dt, tasks, index)
+            _scripted(operator, listener, cfg, episode, dt, tasks, index, watch)
         stages["scripted_episodes_s"] = round(time.monotonic() - t0, 2)
         if cfg.planner:
             t0 = time.monotonic()
-            planner_result, planner_error = _plan(plan, context, executor, listener, cfg, planner_episode)
+            planner_result, planner_error = _plan(plan, supervisor, params_dir, listener, cfg, planner_episode, watch)
             stages["planner_s"] = round(time.monotonic() - t0, 2)
     finally:
-        executor.shutdown(timeout_sec=5.0)
+        supervisor.stop()
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
         for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+        shutil.rmtree(params_dir, ignore_errors=True)
+        signals.restore()
 
     shown = episodes + ([planner_episode] if cfg.planner else [])
     summary = summarise(shown, dt)
@@ -371,100 +506,14 @@ def run(cfg: DemoConfig) -> dict:
         stages=stages, wall_time_s=round(time.monotonic() - started, 1),
         load_average_1m={"start": round(load_start[0], 2), "end": round(os.getloadavg()[0], 2)},
         cpu_count=os.cpu_count(),
+        first_query_ms=round(first_query_ms, 1),
+        process_layout="one process per node (bridge, reward node, planner), as a launch file starts them; "
+                       "the listener and the scripted operator in the demo's own process",
     )
     report = {"summary": summary,
               "episodes": [{"name": e.name, "source": e.source, "start_stamp_ns": e.start_stamp_ns,
                             "rewards": e.rewards} for e in shown]}
     (cfg.out_dir / "report.json").write_text(json.dumps(report, indent=2))
     plot(shown, instruction, dt, cfg.out_dir / "rewards.png")
-    _print_summary(summary, cfg.out_dir)
+    print_summary(summary, cfg.out_dir)
     return summary
-
-
-def summarise(episodes: Sequence[Episode], dt: float) -> dict:
-    """Per-episode figures and latency percentiles over every reward of the run."""
-    out: dict = {"simulator_dt_s": dt, "episodes": []}
-    lat = [r["inference_latency_ms"] for e in episodes for r in e.rewards]
-    e2e = [r["stamp_to_reward_ms"] for e in episodes for r in e.rewards if r["stamp_to_reward_ms"] is not None]
-    for e in episodes:
-        rewards = [r["reward"] for r in e.rewards]
-        probs = [r["success_probability"] for r in e.rewards]
-        out["episodes"].append({
-            "name": e.name, "source": e.source, "environment_success": e.success, "steps": e.steps,
-            "first_success_step": e.first_success_step, "bridge_episode": e.bridge_episode, "wall_s": e.wall_s,
-            "rewards_received": len(rewards),
-            "mean_reward": float(np.mean(rewards)) if rewards else None,
-            "final_reward": rewards[-1] if rewards else None,
-            "final_success_probability": probs[-1] if probs else None,
-        })
-    if lat:
-        out["inference_latency_ms"] = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-                                       "n": len(lat)}
-    if e2e:
-        out["stamp_to_reward_ms"] = {"p50": float(np.percentile(e2e, 50)), "p99": float(np.percentile(e2e, 99)),
-                                     "n": len(e2e)}
-    return out
-
-
-def plot(episodes: Sequence[Episode], instruction: str, dt: float, path: Path) -> None:
-    """Reward and success probability over episode time: success, failure (and planner) episodes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    style = {"success": ("tab:green", "o-"), "failure": ("tab:red", "o-"), "planner": ("tab:blue", "s--")}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for e in episodes:
-        colour, marker = style[e.kind]
-        label = f"{e.name} ({e.source}; env success={e.success})"
-        t = [r["t_s"] for r in e.rewards]
-        axes[0].plot(t, [r["reward"] for r in e.rewards], marker, color=colour, label=label, ms=4)
-        axes[1].plot(t, [r["success_probability"] for r in e.rewards], marker, color=colour, label=label, ms=4)
-        if e.kind == "success" and e.first_success_step is not None:
-            for ax in axes:
-                ax.axvline(e.first_success_step * dt, color=colour, ls=":", lw=1)
-    axes[0].set(xlabel="episode time [s, simulated] (clip end)", ylabel="reward", title="reward")
-    axes[1].set(xlabel="episode time [s, simulated] (clip end)", ylabel="p(success)", ylim=(0, 1),
-                title="success probability (dotted: env reports success)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f'a2r main job: "{instruction}" (live rewards from the reward node, MetaWorld bridge camera)')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _print_summary(summary: dict, out_dir: Path) -> None:
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    print("\n| episode | source | env success | steps | rewards | mean reward | final reward | final p(success) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for e in summary["episodes"]:
-        print(f"| {e['name']} | {e['source']} | {e['environment_success']} | {e['steps']} | {e['rewards_received']} | "
-              f"{fmt(e['mean_reward'])} | {fmt(e['final_reward'])} | {fmt(e['final_success_probability'])} |")
-    if "inference_latency_ms" in summary:
-        lat = summary["inference_latency_ms"]
-        print(f"\ninference latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms", end="")
-    if "stamp_to_reward_ms" in summary:
-        e2e = summary["stamp_to_reward_ms"]
-        print(f"; camera frame -> reward received p50 {e2e['p50']:.1f} ms, p99 {e2e['p99']:.1f} ms", end="")
-    print()
-    if not summary["failure_episode_failed"]:
-        print("WARNING: the failure episode did NOT fail per the environment's flag; pick another "
-              "--failure-source or --seed")
-    if not summary["success_episode_succeeded"]:
-        print("WARNING: the expert episode did not succeed per the environment's flag")
-    planner = summary.get("planner")
-    if planner is not None:
-        r = planner["result"]
-        if r is not None:
-            print(f"planner: success={r['success']} after {r['executed_steps']} actions "
-                  f"(first success at {r['success_step']}), {r['plans']} plans, {r['rollouts']} rollouts, "
-                  f"{r['seconds']:.1f} s")
-        if planner["error"]:
-            print(f"planner error: {planner['error']}")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in summary["stages"].items())
-    print(f"wrote {out_dir / 'report.json'} and {out_dir / 'rewards.png'} ({summary['wall_time_s']:.0f} s in all: "
-          f"{stages}; load average {summary['load_average_1m']['start']} -> {summary['load_average_1m']['end']} "
-          f"on {summary['cpu_count']} CPUs)")

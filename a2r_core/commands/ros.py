@@ -1,8 +1,9 @@
 """`a2r ros up --config config/reward.yaml [--set name=value ...]`: the reward node(s) without ros2cli.
 
 What `ros2 launch a2r_ros reward.launch.py` starts, for pip-only machines: the same node list and
-parameter file (see a2r_ros.bringup_spec), in one process. a2r_ros (and so rclpy) is imported only
-inside run(): a2r_core never imports rclpy at import time.
+parameter file (see a2r_ros.bringup_spec), each node in its own process, watched: a required node
+that exits ends the bring-up with status 1 and its reason (a2r_ros.supervisor). a2r_ros is imported
+only inside run(): a2r_core never imports rclpy at import time.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ HELP = "ROS 2 bring-up without ros2cli: `a2r ros up --config config/reward.yaml`
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ros_command", metavar="SUBCOMMAND", required=True)
     up = sub.add_parser("up", help="start the reward node(s) with a parameter file, until Ctrl-C",
-                        description="Start the nodes of launch/reward.launch.py in one process "
-                                    "(MultiThreadedExecutor) with the parameters of --config.")
+                        description="Start the nodes of the launch file (launch/reward.launch.py, or the ones "
+                                    "--config names), each in its own process, with the parameters of --config. "
+                                    "Exit status 0 after Ctrl-C; 1 when a required node (reward node, bridge) "
+                                    "exits, with its reason.")
     up.add_argument("--config", default=None,
                     help="ROS 2 parameter YAML (default: the installed share/a2r_ros/config/reward.yaml)")
     up.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
@@ -25,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "--set instructions=\"['open the drawer', 'close the drawer']\" (repeatable)")
     up.add_argument("--namespace", default="", help="namespace of the nodes and their relative topics")
     up.add_argument("--dds-profile", default="", metavar="default|none|FILE",
-                    help="Fast DDS profile of this process: default = a2r's shared-memory profile for "
+                    help="Fast DDS profile of the node processes: default = a2r's shared-memory profile for "
                          "camera frames (config/fastdds_shm.xml) unless FASTDDS_DEFAULT_PROFILES_FILE is "
                          "set; none = Fast DDS's defaults; or a profile file (default: $A2R_DDS_PROFILE, "
                          "else default)")

@@ -1,11 +1,18 @@
-"""The main job (`a2r demo`) end to end in its short form, and its parts: the bridge's observation
+"""The main job (`a2r demo`) end to end in its short form, and its parts: each node in its own
+process, no node process outliving the demo (Ctrl-C, a dead reward node), the bridge's observation
 topic driven in lock-step by the scripted operator, and the clear errors before any ROS start-up."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +64,77 @@ def test_main_job_short_form_streams_both_episodes_plans_and_reports(demo_checkp
     assert (out / "rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "[success +" in printed and "[failure +" in printed and "reward=" in printed  # live lines
     assert "planner: success=" in printed
+    # one process per node, as a launch file starts them; none left once the demo is done
+    pids = {name: int(pid) for name, pid in re.findall(r"(\w+) \(pid (\d+)\)", printed)}
+    assert {"metaworld_bridge", "reward_node"} <= set(pids) and os.getpid() not in pids.values()
+    assert not any(_alive(pid) for pid in pids.values())
+    assert "inference latency p50" in printed and "camera frame -> reward received p50" in printed
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` a live process (a zombie waiting for its reaper counts as gone)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pids, timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def _start_demo(checkpoint: Path, out: Path) -> tuple[subprocess.Popen, list[str], dict[str, int]]:
+    """`a2r demo` in its own session (a terminal's process group), once its success episode streams."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("a2r")), "demo", "--checkpoint", str(checkpoint), "--out", str(out),
+         "--episode-steps", "150", "--success-tail", "150", "--no-planner"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    deadline = time.monotonic() + 300
+    while not any("streaming the success episode" in line for line in lines):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the demo did not start its episodes:\n" + "".join(lines)[-3000:])
+        time.sleep(0.05)
+    pids = {name: int(pid) for name, pid in re.findall(r"(\w+) \(pid (\d+)\)", "".join(lines))}
+    assert set(pids) == {"metaworld_bridge", "reward_node"}
+    return proc, lines, pids
+
+
+def _finish(proc: subprocess.Popen, lines: list[str], timeout: float = 60.0) -> str:
+    try:
+        proc.wait(timeout=timeout)  # a hang guard, not a timing requirement
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    time.sleep(0.5)  # the reader thread's last lines
+    return "".join(lines)
+
+
+def test_ctrl_c_ends_the_demo_and_every_node_process(demo_checkpoint, tmp_path) -> None:
+    proc, lines, pids = _start_demo(demo_checkpoint, tmp_path / "out")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the demo and its nodes
+    printed = _finish(proc, lines)
+    assert proc.returncode == 130, printed
+    assert "a2r demo: interrupted" in printed and "Traceback" not in printed
+    assert _wait_gone(pids.values()) == []
+
+
+def test_a_dead_reward_node_ends_the_demo_with_its_reason(demo_checkpoint, tmp_path) -> None:
+    proc, lines, pids = _start_demo(demo_checkpoint, tmp_path / "out")
+    os.kill(pids["reward_node"], signal.SIGKILL)
+    printed = _finish(proc, lines)
+    assert proc.returncode == 1, printed
+    assert "a2r demo: error: required node reward_node was killed by signal 9" in printed
+    assert _wait_gone(pids.values()) == []
+    assert not (tmp_path / "out" / "report.json").exists()
 
 
 def test_missing_default_checkpoint_says_how_to_make_it(tmp_path, capsys) -> None:
