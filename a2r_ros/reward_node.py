@@ -205,7 +205,8 @@ class RewardNode(LifecycleNode):
         self._entities.add(self.create_timer(p["diagnostics_period_s"], self.publish_diagnostics))
         self.input_watch.start(image_sub.topic_name)
         self._entities.add(self.create_timer(CHECK_PERIOD_S, self._check_input))
-        self._worker = threading.Thread(target=self._work, name="a2r_reward_worker", daemon=True)
+        self._worker = threading.Thread(target=self._work, args=(self._queue, self._stop),
+                                        name="a2r_reward_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
             f"scoring {image_sub.topic_name} with {self.model.model_id} on {p['device']} "
@@ -325,10 +326,11 @@ class RewardNode(LifecycleNode):
             self.input_watch.on_clip(len(result.clip.stamps_ns), self.buffer.fill)
             self._queue.put(result.clip)
 
-    def _work(self) -> None:
-        """Worker thread: score queued clips and publish, until the node is destroyed."""
-        while not self._stop.is_set():
-            clip = self._queue.get(timeout=0.2)
+    def _work(self, queue: DropOldestQueue, stop: threading.Event) -> None:
+        """Worker thread: score queued clips and publish, until deactivated (its own queue and
+        stop flag: a later activation starts a new worker with new ones)."""
+        while not stop.is_set():
+            clip = queue.get(timeout=0.2)
             if clip is None:
                 continue
             try:
