@@ -15,13 +15,18 @@ L2-normalised; t_f[k], k = 1..K: the instruction's failure-text features; s = lo
     failure_mode_probs  = softmax_k(s * v.t_f[k])                                   (K values)
     most_likely_failure_mode = argmax_k failure_mode_probs, -1 when there are no failure texts
 
-Instruction -> task: exact match of the case/space-normalised instruction against the model's
-`task_instructions` paraphrases. A seen task uses its own K failure prompts. An unseen instruction
-(no match) has, with the model's `unseen_task_prompts="omit"` (default), no failure texts: its
+Instruction -> task (`RewardModel.resolve_instruction`, `a2r_core.instructions.InstructionResolver`):
+an exact (case/space-normalised) match of the model's `task_instructions` paraphrases first; else
+the nearest known instruction by the text encoder's own sentence similarity, among the model's
+paraphrases and the instruction library's (whose other tasks are hard negatives), taken when it is
+one of the model's tasks at similarity >= `resolve_threshold` (0.75). A resolved instruction keeps
+its own words as the text feature and uses its task's K failure prompts. An unresolved (unseen)
+instruction has, with the model's `unseen_task_prompts="omit"` (default), no failure texts: its
 failure_mode_probs row is all zeros (not NaN) and most_likely_failure_mode is -1, while reward and
 success_prob are computed as usual. With `unseen_task_prompts="mean"` it uses the task-mean prompts.
 `reward_mode="contrast"` always needs failure texts, so it uses the task-mean prompts for unseen
 instructions whatever the model's setting (and is refused for models without prompts).
+`RewardOutput.resolutions` says, per instruction, what it was taken for.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import torch
 from a2r_core.errors import CheckpointError, ConfigError, InputError
 from a2r_core.clips import model_input
 from a2r_core.images import needs_resize
-from a2r_core.instructions import check_instructions
+from a2r_core.instructions import DEFAULT_RESOLVE_THRESHOLD, InstructionResolver, Resolution, check_instructions
 
 REWARD_MODES = ("cosine", "contrast")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -58,6 +63,14 @@ class RewardOutput:
     success_prob: np.ndarray  # [B, I] float32 in [0, 1]
     failure_mode_probs: np.ndarray  # [B, I, K] float32; all-zero rows for instructions without failure texts
     most_likely_failure_mode: np.ndarray  # [B, I] int32, -1 when none
+    # [I] what the model took each instruction for (a2r_core.instructions.Resolution): its task
+    # (None: unseen), the similarity to the nearest known instruction, and how it was matched.
+    resolutions: tuple[Resolution, ...] = ()
+
+    @property
+    def resolved_tasks(self) -> list[str | None]:
+        """[I] the task each instruction was scored as (None: an unseen task)."""
+        return [r.task for r in self.resolutions]
 
 
 @dataclass
@@ -114,7 +127,8 @@ class RewardModel:
     """
 
     def __init__(self, model, model_id: str, device: str = "cpu", dtype: str = "float32",
-                 reward_mode: str | None = None, batch_size: int | None = None, cache_size: int = 1024) -> None:
+                 reward_mode: str | None = None, batch_size: int | None = None, cache_size: int = 1024,
+                 resolve_threshold: float = DEFAULT_RESOLVE_THRESHOLD) -> None:
         # None: the checkpoint's own choice (A2RConfig.reward_mode, set by the trainer to the
         # reward its best checkpoint was selected on).
         reward_mode = reward_mode or getattr(model.config, "reward_mode", "cosine")
@@ -142,6 +156,8 @@ class RewardModel:
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _TextEntry] = OrderedDict()
+        self.resolver = InstructionResolver(
+            getattr(model.config, "task_instructions", None) or {}, self._sentence_features, resolve_threshold)
 
     # ---- construction --------------------------------------------------------------------------
     @classmethod
@@ -185,6 +201,22 @@ class RewardModel:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    # ---- instructions --------------------------------------------------------------------------
+    def _sentence_features(self, texts: list[str]) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model.backbone.sentence_features(texts).float().cpu().numpy()
+
+    def resolve_instruction(self, text: str) -> Resolution:
+        """Which of the model's tasks `text` is taken for (`a2r_core.instructions.InstructionResolver`):
+        an exact match of a trained paraphrase, else the nearest known instruction when it is one of
+        the model's tasks and similar enough (`resolve_threshold`); else no task (an unseen task).
+        The resolved task's failure prompts score the instruction; its own words stay the text."""
+        return self.resolver.resolve(check_instructions([text])[0])
+
+    def _task_row(self, text: str) -> int:
+        task = self.resolve_instruction(text).task
+        return -1 if task is None else self.model.task_index(task)
+
     # ---- features ------------------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -197,7 +229,7 @@ class RewardModel:
                 texts = model.encode_text(missing).float()
                 failure = contrast = [None] * len(missing)
                 if model.num_failure_prompts:
-                    ids = torch.tensor([model.instruction_task_index(t) for t in missing], device=self.device)
+                    ids = torch.tensor([self._task_row(t) for t in missing], device=self.device)
                     feats = model.failure_text_features(ids, missing).float()  # -1 rows: task-mean prompts
                     has = model.prompts.has_prompts(ids).tolist()
                     failure = [feats[j] if has[j] else None for j in range(len(missing))]
@@ -286,6 +318,7 @@ class RewardModel:
             success_prob=success.cpu().numpy().astype(np.float32),
             failure_mode_probs=probs.cpu().numpy().astype(np.float32),
             most_likely_failure_mode=best.cpu().numpy().astype(np.int32),
+            resolutions=tuple(self.resolve_instruction(t) for t in instructions),
         )
 
     def reward_for(self, clips, instructions: Sequence[str]) -> np.ndarray:

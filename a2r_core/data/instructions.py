@@ -70,8 +70,10 @@ def pick(task: str, rng: np.random.Generator, path: Union[str, Path, None] = Non
 
 def task_of(instruction: str, path: Union[str, Path, None] = None) -> Optional[str]:
     """The task whose instruction list contains `instruction` (case/space-insensitive), or None."""
-    key = " ".join(instruction.lower().split())
+    from a2r_core.instructions import normalize
+
+    key = normalize(instruction)
     for task, options in all_instructions(path).items():
-        if any(" ".join(o.lower().split()) == key for o in options):
+        if any(normalize(o) == key for o in options):
             return task
     return None

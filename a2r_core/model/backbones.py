@@ -90,6 +90,15 @@ class VideoTextBackbone(nn.Module, ABC):
         ids, mask = self.tokenize(texts)
         return self.encode_token_embeddings(self.token_embeddings(ids), mask)
 
+    def sentence_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """Strings -> [N, E], L2-normalised: the text encoder's own sentence embedding, before any
+        layer a2r trains. Used to tell which trained instruction a new one paraphrases
+        (`a2r_core.instructions.InstructionResolver`): a pretrained sentence encoder keeps the
+        meaning of words the reward's few training instructions never contained. Backbones
+        without a separate one fall back to `encode_text`."""
+        with torch.no_grad():
+            return self.encode_text(texts)
+
     def encode_text_with_prompts(self, prompts: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         """prompts [N, L_p, E] spliced in after each text's first (CLS/BOS) token -> [N, D].
 

@@ -15,15 +15,13 @@ from typing import Any
 
 from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
+from a2r_core.instructions import normalize as normalize_instruction  # the key of the instruction -> task lookup
 
 BACKBONE_NAMES = ("a2r-small", "xclip", "clip")
 SUCCESS_HEAD_KINDS = ("mlp", "cosine", "video")
 UNSEEN_TASK_PROMPTS = ("omit", "mean")
 
 
-def normalize_instruction(text: str) -> str:
-    """Case/space-normalised instruction, the key of the instruction -> task lookup."""
-    return " ".join(str(text).lower().split())
 
 
 @dataclass

@@ -227,6 +227,14 @@ class SmallBackbone(VideoTextBackbone):
     def encode_token_embeddings(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return l2n(self.text_proj(self._pooled(embeds, attention_mask)))
 
+    def sentence_features(self, texts) -> torch.Tensor:
+        """all-MiniLM-L6-v2's own sentence embedding (mean pooled, L2-normalised, as
+        sentence-transformers computes it), before a2r's text projection (with `freeze_text`, the
+        default, exactly the pretrained model's)."""
+        ids, mask = self.tokenize(texts)
+        with torch.no_grad():
+            return l2n(self._pooled(self.token_embeddings(ids), mask))
+
     def encode_text(self, texts) -> torch.Tensor:
         ids, mask = self.tokenize(texts)
         if self.freeze_text:  # nothing before the projection learns: skip the autograd graph
