@@ -226,6 +226,11 @@ class _Listener(Node):
         with self._lock:
             return len(self._rewards)
 
+    def planner_result(self) -> Optional[dict]:
+        """The planner's latest result line, if one has arrived."""
+        with self._lock:
+            return self.planner_results[-1] if self.planner_results else None
+
     def take(self) -> tuple[list[tuple[RewardScore, int]], dict[int, int]]:
         with self._lock:
             rewards, self._rewards = self._rewards, []
@@ -406,8 +411,7 @@ def _plan(plan: dict, supervisor: Supervisor, params_dir: Path, listener: _Liste
     try:
         while result is None and error is None:
             watch()
-            with listener._lock:
-                result = listener.planner_results[-1] if listener.planner_results else None
+            result = listener.planner_result()
             stopped = process.error_lines("planner stopped")
             if result is None and stopped:
                 error = stopped[-1]
