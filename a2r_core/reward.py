@@ -123,12 +123,15 @@ class RewardModel:
 
     `batch_size` bounds how many clips go through the video encoder at once (None: the measured
     best chunk for the dtype, `DEFAULT_BATCH_SIZE`); `cache_size` how many instructions'
-    text/failure features are kept (least recently used are dropped).
+    text/failure features are kept (least recently used are dropped); `resolve_threshold` the
+    sentence similarity an instruction needs to be taken for a trained task (`resolve_instruction`);
+    `compile` (opt-in) compiles the video encoder with torch.compile: faster per call for a fixed
+    batch shape, after tens of seconds of compilation per new shape (docs/performance.md).
     """
 
     def __init__(self, model, model_id: str, device: str = "cpu", dtype: str = "float32",
                  reward_mode: str | None = None, batch_size: int | None = None, cache_size: int = 1024,
-                 resolve_threshold: float = DEFAULT_RESOLVE_THRESHOLD) -> None:
+                 resolve_threshold: float = DEFAULT_RESOLVE_THRESHOLD, compile: bool = False) -> None:
         # None: the checkpoint's own choice (A2RConfig.reward_mode, set by the trainer to the
         # reward its best checkpoint was selected on).
         reward_mode = reward_mode or getattr(model.config, "reward_mode", "cosine")
@@ -149,6 +152,13 @@ class RewardModel:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device: {device!r} requested but CUDA is not available")
         self.model = model.to(dev).eval()
+        self.compiled = bool(compile)
+        if compile:  # opt-in: the backbone compiles its video encoder in place (see compile_for_inference)
+            compile_fn = getattr(model.backbone, "compile_for_inference", None)
+            if compile_fn is None:
+                raise ConfigError(f"compile: the {model.config.backbone!r} backbone cannot be compiled "
+                                  f"(only a2r-small's video encoder can)")
+            compile_fn()
         self.model_id = str(model_id)
         self.device = dev
         self.dtype = dtype

@@ -11,6 +11,10 @@ convolutions and attention; elementwise ops are not counted, which is the usual 
 "achieved FLOP/s"). Achieved FLOP/s = counted FLOPs / measured time; its fraction of the peak is
 against the same-dtype GEMM peak measured by the `gemm` section of the same run.
 
+Full runs add `a2r-small compiled` rows (bf16, batches 16 and 64): the same calls through
+`RewardModel(compile=True)`, the opt-in torch.compile path; compilation happens in the warm-up
+calls and is not timed.
+
 Models: the default `a2r-small` (A2RConfig() defaults: 8 frames, 112 px; random weights unless
 `--checkpoint` is given) and an X-CLIP base/32-sized model (transformers' `XCLIPConfig()` defaults:
 ViT-B/32, 8 frames at 224 px, ~200M parameters) with RANDOM weights built from the config alone
@@ -33,6 +37,8 @@ INSTRUCTION = "open the drawer"
 TASKS = {"drawer-open": [INSTRUCTION]}
 FULL_BATCHES = {"a2r-small": (1, 2, 4, 8, 16, 32, 64), "xclip-base/32": (1, 2, 4, 8)}
 QUICK_BATCHES = {"a2r-small": (1, 8), "xclip-base/32": (1,)}
+# The compiled rows (full runs only: each batch size costs tens of seconds of compilation).
+COMPILED_BATCHES = (16, 64)
 
 
 def build_small(checkpoint: str | None = None):
@@ -92,10 +98,18 @@ def time_calls(fn, min_time_s: float, min_calls: int = 2) -> tuple[float, int]:
             return elapsed / calls, calls
 
 
-def bench_model(name: str, model, batches, dtypes, ctx: BenchContext, min_time_s: float) -> list[BenchRow]:
-    """Rows for one model: every (dtype, batch) plus the best batch of each dtype."""
+def bench_model(name: str, model, batches, dtypes, ctx: BenchContext, min_time_s: float,
+                compile: bool = False) -> list[BenchRow]:
+    """Rows for one model: every (dtype, batch) plus the best batch of each dtype; `compile`:
+    through `RewardModel(compile=True)` (the rows' name says so; compilation is not timed)."""
     from a2r_core.reward import RewardModel
 
+    eager = model.eval()
+    if compile:
+        import copy
+
+        model = copy.deepcopy(model)  # compiling patches the module in place; keep the eager one eager
+        name = f"{name} compiled"
     model.eval()
     t, s = int(model.config.num_frames), int(model.config.image_size)
     rng = np.random.default_rng(0)
@@ -103,11 +117,14 @@ def bench_model(name: str, model, batches, dtypes, ctx: BenchContext, min_time_s
     for dtype in dtypes:
         best: BenchRow | None = None
         for batch in batches:
-            rm = RewardModel.from_module(model, model_id=name, dtype=dtype, batch_size=batch)
+            rm = RewardModel.from_module(model, model_id=name, dtype=dtype, batch_size=batch,
+                                         compile=compile and batch == batches[0])
             clips = rng.integers(0, 256, size=(batch, t, s, s, 3), dtype=np.uint8)
             for _ in range(2):  # warm-up: caches the text features; oneDNN picks/compiles kernels per shape
                 rm.score(clips, [INSTRUCTION])
-            flops = count_flops(lambda: rm.score(clips, [INSTRUCTION]))
+            # FLOPs of the eager module (the same computation; the counter does not see into compiled code)
+            counted = RewardModel.from_module(eager, dtype=dtype, batch_size=batch) if compile else rm
+            flops = count_flops(lambda: counted.score(clips, [INSTRUCTION]))
             seconds, calls = time_calls(lambda: rm.score(clips, [INSTRUCTION]), min_time_s)
             achieved = flops / seconds
             peak = ctx.peak_flops.get(dtype)
@@ -132,7 +149,10 @@ def run(ctx: BenchContext) -> list[BenchRow]:
     batches = QUICK_BATCHES if ctx.quick else FULL_BATCHES
     min_time = 0.2 if ctx.quick else 2.0
     dtypes = ["float32"] + (["bfloat16"] if native_bf16() else [])
-    rows = bench_model("a2r-small", build_small(ctx.checkpoint), batches["a2r-small"], dtypes, ctx, min_time)
+    small = build_small(ctx.checkpoint)
+    rows = bench_model("a2r-small", small, batches["a2r-small"], dtypes, ctx, min_time)
+    if not ctx.quick and "bfloat16" in dtypes:  # the opt-in compiled path, at the batches planners send
+        rows += bench_model("a2r-small", small, COMPILED_BATCHES, ["bfloat16"], ctx, min_time, compile=True)
     xclip = build_xclip_base()
     rows += bench_model("xclip-base/32", xclip, batches["xclip-base/32"], dtypes, ctx, min_time)
     return rows

@@ -199,6 +199,21 @@ class SmallBackbone(VideoTextBackbone):
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         return l2n(self.video(video))
 
+    def compile_for_inference(self) -> None:
+        """Compile the video encoder's transformer (`forward_patches`) with torch.compile (inductor,
+        weights frozen as constants), in place: the opt-in fast path of `RewardModel(compile=True)`.
+
+        Why opt-in: inductor fuses the layer norms, GELUs, residual adds and autocast casts that
+        take most of the eager bf16 time (docs/performance.md), but it compiles once per input
+        shape (tens of seconds on 2 cores, again for every new batch size) and freezes the weights,
+        so it suits a process that scores the same batch shape over and over (a planner's
+        candidates, the query service) and never one that keeps training the module.
+        """
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # weights as constants: lets inductor pre-pack them for oneDNN
+        self.video.forward_patches = torch.compile(self.video.forward_patches, dynamic=False)
+
     def encode_uint8_clips(self, clips: torch.Tensor) -> torch.Tensor | None:
         """uint8 clips [B, T', S, S, 3] already at the input size -> [B, D], L2-normalised: the
         same result as `encode_video(preprocess_clips(clips, ...))` with preprocessing fused into

@@ -211,3 +211,18 @@ def test_bad_options_and_load_errors(model, tmp_path) -> None:
         RewardModel.load("a2r-test/not-cached")
     path = save_checkpoint(model, tmp_path / "ck")
     assert RewardModel.load(str(path), dtype="bfloat16").dtype == "bfloat16"
+
+
+@pytest.mark.slow
+def test_compiled_model_scores_as_the_eager_one(model, clips) -> None:
+    """RewardModel(compile=True) (torch.compile of the video encoder, opt-in) gives the eager
+    scores up to float rounding, on a copy: the eager module stays eager."""
+    import copy
+
+    eager = RewardModel.from_module(model)
+    compiled = RewardModel.from_module(copy.deepcopy(model), compile=True)
+    assert compiled.compiled and not eager.compiled
+    same_size = np.stack([c[:4, :32, :32] for c in clips if c.shape[0] >= 4 and min(c.shape[1:3]) >= 32])
+    a, b = eager.score(same_size, SEEN), compiled.score(same_size, SEEN)
+    np.testing.assert_allclose(b.reward, a.reward, atol=1e-4)
+    np.testing.assert_allclose(b.success_prob, a.success_prob, atol=1e-4)
