@@ -42,6 +42,7 @@ class Run:
     expect: tuple[str, ...] = ()
     prelude: str = ""
     needs_module: str = ""
+    after: tuple[str, str] | None = None  # a PY_RUN key: that doc block runs first, in the same folder
     timeout: float = 240
 
 
@@ -97,6 +98,16 @@ SKIP: dict[str, str] = {
     "a2r train --config config/train_synthetic.yaml --output runs/long --epochs 20":
         "20 epochs of the run above (minutes); --epochs through the CLI runs in "
         "test/core/test_train.py::test_cli_train_writes_checkpoints_logs_and_plot",
+    "a2r data metaworld --tasks drawer-close-v3 button-press-v3 --out runs/mw_small --episodes-per-source 2 "
+    "--workers 2": "docs/data.md's first command with another --out (that one runs, 1 episode per source)",
+    "a2r eval --checkpoint checkpoints/a2r-small-metaworld --data runs/mw_small --out runs/eval_mw_small": COVERED.format(
+        "test/eval/test_eval_checkpoint.py::test_shipped_checkpoint_on_generated_clips (the shipped checkpoint "
+        "on freshly generated clips of these tasks)"),
+    "ros2 run a2r_ros reward_node --ros-args -p checkpoint:=/path/to/ckpt -p autostart:=false": ROS2CLI,
+    "ros2 lifecycle set /reward_node configure": ROS2CLI + " (the pip-only lifecycle script runs)",
+    "ros2 lifecycle set /reward_node activate": ROS2CLI + " (the pip-only lifecycle script runs)",
+    "ros2 lifecycle get /reward_node": ROS2CLI,
+    "ros2 lifecycle set /reward_node deactivate": ROS2CLI,
     "torchrun --standalone --nproc_per_node 2 -m a2r_core.cli train --config config/train_synthetic.yaml "
     "--output runs/ddp": "two training processes for minutes; torchrun with this module runs in "
                          "test/core/test_train.py::test_torchrun_two_processes_on_cpu (a tiny config)",
@@ -147,6 +158,18 @@ RUN: dict[str, Run] = {
     "--set \"reward_node.instructions=['close the drawer']\"": Run(
         serve=(REWARD_UP + r".*\['close the drawer'\]", r"\[metaworld_bridge\].*MetaWorld drawer-close-v3",
                r"\[planner_node\].*'close the drawer'")),
+    "a2r eval --checkpoint checkpoints/a2r-small-metaworld --data runs/my_clips --out runs/eval_my_clips": Run(
+        why="after the doc's Python block that writes runs/my_clips",
+        after=("docs/evaluation.md", 'root = Path("runs/my_clips")'), expect=(r"\| all \| 6 \|",)),
+    "source scripts/env.sh\na2r ros up --set checkpoint=checkpoints/a2r-small-metaworld --set autostart=false &\n"
+    "python - <<'PY'\nimport rclpy\nfrom lifecycle_msgs.msg import Transition\nfrom lifecycle_msgs.srv import "
+    "ChangeState\n\nrclpy.init()\nnode = rclpy.create_node(\"lifecycle_client\")\nclient = node.create_client("
+    "ChangeState, \"/reward_node/change_state\")\nassert client.wait_for_service(timeout_sec=60.0), \"no "
+    "/reward_node/change_state\"\nfor transition in (Transition.TRANSITION_CONFIGURE, "
+    "Transition.TRANSITION_ACTIVATE):\n    future = client.call_async(ChangeState.Request(transition=Transition("
+    "id=transition)))\n    rclpy.spin_until_future_complete(node, future, timeout_sec=120.0)\n    print(transition, "
+    "\"ok\" if future.result().success else \"failed (see the node's log)\")\nnode.destroy_node()\n"
+    "rclpy.shutdown()\nPY\nkill -INT $!\nwait": Run(expect=(r"(?m)^1 ok$", r"(?m)^3 ok$")),
     "a2r ros up --config config/sim_eval.yaml --set checkpoint=DIR --set reward_source=oracle": Run(
         serve=(r"\[planner_node\].*reward oracle", r"\[metaworld_bridge\].*MetaWorld", REWARD_UP)),
 }
@@ -188,6 +211,7 @@ PY_RUN: dict[tuple[str, str], Run | str] = {
     ("docs/rl.md", 'config = A2RRewardConfig(instruction="open the drawer", terminate_threshold'): Run(),
     ("docs/rl.md", "A2RVectorRewardWrapper(envs"): Run(expect=(r"a2r rewards",)),
     ("docs/rl.md", "from stable_baselines3 import PPO"): Run(needs_module="stable_baselines3"),
+    ("docs/evaluation.md", 'root = Path("runs/my_clips")'): Run(),
 }
 
 
@@ -298,6 +322,11 @@ def test_doc_command_runs_as_written(snippet: Snippet, spec: Run, tmp_path: Path
     for old, new in spec.sub:
         text = text.replace(old, new)
     _make_user_files(folder, text)
+    if spec.after is not None:
+        block = next(s.text for s in SNIPPETS if s.file == spec.after[0] and spec.after[1] in s.text)
+        first = PY_RUN[spec.after]
+        done = run_python(first.prelude + block, folder, first.timeout, name="first.py")
+        assert done.returncode == 0, f"{spec.after} (run first) failed:\n{done.stderr[-3000:]}"
     for command in spec.setup:
         done = run_shell(command, folder, spec.timeout)
         assert done.returncode == 0, f"setup {command!r} failed:\n{done.stderr[-3000:]}"
