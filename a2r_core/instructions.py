@@ -150,10 +150,21 @@ class InstructionResolver:
         return resolution
 
 
+def describe(text: str, resolution: Resolution) -> str:
+    """One line saying what `text` was taken for (the node logs it once per new instruction)."""
+    if resolution.how == "exact":
+        return f"instruction {text!r}: task {resolution.task} (a trained paraphrase)"
+    if resolution.task is not None:
+        return (f"instruction {text!r}: task {resolution.task} (nearest trained instruction "
+                f"{resolution.nearest!r}, similarity {resolution.similarity:.2f})")
+    return (f"instruction {text!r}: no trained task, scored as an unseen task (nearest known instruction "
+            f"{resolution.nearest!r} of {resolution.nearest_task}, similarity {resolution.similarity:.2f})")
+
+
 def normalize(text: str) -> str:
     """Case/space-normalised instruction: the key of exact matches (as the model's own lookup)."""
     return " ".join(str(text).lower().split())
 
 
 __all__ = ["DEFAULT_RESOLVE_THRESHOLD", "MAX_INSTRUCTION_CHARS", "InstructionLimitError", "InstructionResolver",
-           "Resolution", "check_instructions", "normalize"]
+           "Resolution", "check_instructions", "describe", "normalize"]

@@ -51,6 +51,7 @@ class ScoreRow:
     model_id: str
     inference_latency_ms: float
     log_time_ns: int = -1
+    resolved_task: str = ""  # the task the instruction was taken for (RewardModel.resolve_instruction); "": unseen
 
     def as_record(self) -> dict:
         """JSON/CSV-friendly dict (stamps in ns and in seconds)."""
@@ -67,6 +68,7 @@ class ScoreRow:
             "failure_mode_scores": list(self.failure_mode_scores),
             "model_id": self.model_id,
             "inference_latency_ms": self.inference_latency_ms,
+            "resolved_task": self.resolved_task,
         }
 
 
@@ -111,6 +113,7 @@ def score_clips(
                     model_id=str(model.model_id),
                     inference_latency_ms=float(latency_ms),
                     log_time_ns=log_time,
+                    resolved_task=(out.resolved_tasks[i] or "") if out.resolutions else "",
                 )
             )
     return rows

@@ -182,6 +182,7 @@ def answer_query(request: QueryReward.Request, response: QueryReward.Response, l
     response.rewards = array.array("f", out.reward.astype(np.float32).tobytes())
     response.success_probabilities = array.array("f", out.success_prob.astype(np.float32).tobytes())
     response.most_likely_failure_modes = array.array("i", out.most_likely_failure_mode.astype(np.int32).tobytes())
+    response.resolved_tasks = [task or "" for task in out.resolved_tasks]
     response.inference_latency_ms = float(latency_ms)
     return response, "ok"
 

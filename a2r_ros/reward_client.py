@@ -64,6 +64,7 @@ class RewardResult:
     success_probabilities: np.ndarray
     most_likely_failure_modes: np.ndarray
     inference_latency_ms: float
+    resolved_tasks: list[str]  # [num_instructions] the trained task each was taken for, "" for none
 
 
 def build_request(clips: Any, instructions: Sequence[str], encoding: str = "rgb8",
@@ -105,6 +106,7 @@ def result_from_response(response: QueryReward.Response) -> RewardResult:
         success_probabilities=np.asarray(response.success_probabilities, dtype=np.float32).reshape(shape),
         most_likely_failure_modes=np.asarray(response.most_likely_failure_modes, dtype=np.int32).reshape(shape),
         inference_latency_ms=float(response.inference_latency_ms),
+        resolved_tasks=list(response.resolved_tasks),
     )
 
 

@@ -62,6 +62,7 @@ from std_msgs.msg import String
 from a2r_core.clip_buffer import Clip, ClipBuffer
 from a2r_core.errors import A2RError, CheckpointError, ConfigError, InputError
 from a2r_core.instructions import check_instructions
+from a2r_core.instructions import describe as describe_resolution
 from a2r_core.images import resize_frames
 from a2r_core.scoring import score_clips
 from a2r_ros.node_main import run_node
@@ -78,6 +79,7 @@ NODE_NAME = "reward_node"
 REWARD_TOPIC = "a2r/reward"
 INSTRUCTION_TOPIC = "a2r/instruction"
 SERVICE_NAME = "a2r/query_reward"
+MAX_NOTED_INSTRUCTIONS = 1024  # resolutions logged before the memory of them starts over
 
 
 class RewardNode(LifecycleNode):
@@ -95,6 +97,7 @@ class RewardNode(LifecycleNode):
         self.transition_error: A2RError | None = None  # why the last configure / activate failed
         self._lock = threading.Lock()        # guards _instructions
         self._model_lock = threading.Lock()  # one forward pass at a time (worker and service)
+        self._noted_instructions: set[str] = set()  # instructions whose resolution was logged
         self._gate = ActivityGate()          # image and query callbacks run only while active
         self._instructions: list[str] = []
         self._params: dict[str, Any] = {}
@@ -339,10 +342,20 @@ class RewardNode(LifecycleNode):
                 self.stats.model_errors += 1
                 self._warn(f"scoring failed: {type(exc).__name__}: {exc}", error=True)
 
+    def _note_instructions(self, instructions: Sequence[str]) -> None:
+        """Log, once per new instruction, which trained task the model takes it for."""
+        for text in instructions:
+            if text not in self._noted_instructions:
+                if len(self._noted_instructions) >= MAX_NOTED_INSTRUCTIONS:  # bounded: a client may send many
+                    self._noted_instructions.clear()
+                self._noted_instructions.add(text)
+                self.get_logger().info(describe_resolution(text, self.model.resolve_instruction(text)))
+
     def _score_and_publish(self, clip: Clip) -> None:
         """Score one clip through a2r_core.scoring.score_clips (the loop bag scoring shares) and
         publish its rows; non-finite scores are reported, never published."""
         instructions = self.instructions
+        self._note_instructions(instructions)
         with self._model_lock:
             rows = score_clips(self.model, [clip], instructions)
         if not rows:
@@ -359,6 +372,7 @@ class RewardNode(LifecycleNode):
 
     def score(self, clips: Sequence[np.ndarray], instructions: Sequence[str]):
         """`RewardModel.score` under the model lock, timed: (RewardOutput, latency in ms)."""
+        self._note_instructions(instructions)
         with self._model_lock:
             t0 = time.perf_counter()
             out = self.model.score(list(clips), list(instructions))

@@ -31,6 +31,7 @@ def row_to_msg(row: ScoreRow) -> RewardScore:
     msg.success_probability = float(row.success_probability)
     msg.failure_mode_scores = [float(x) if np.isfinite(x) else 0.0 for x in row.failure_mode_scores]
     msg.most_likely_failure_mode = int(row.most_likely_failure_mode)
+    msg.resolved_task = row.resolved_task
     msg.clip_start = ns_to_stamp(row.clip_start_ns)
     msg.clip_end = ns_to_stamp(row.stamp_ns)
     msg.frame_count = int(row.frame_count)

@@ -63,6 +63,7 @@ def reward_message(reader: BagReader, row: ScoreRow) -> object:
         success_probability=float(row.success_probability),
         failure_mode_scores=np.asarray(row.failure_mode_scores, dtype=np.float32),
         most_likely_failure_mode=int(row.most_likely_failure_mode),
+        resolved_task=row.resolved_task,
         clip_start=stamp(row.clip_start_ns),
         clip_end=stamp(row.stamp_ns),
         frame_count=int(row.frame_count),

@@ -35,6 +35,7 @@ CSV_COLUMNS = [
     "stamp_ns",
     "stamp_s",
     "instruction",
+    "resolved_task",
     "reward",
     "success_probability",
     "most_likely_failure_mode",

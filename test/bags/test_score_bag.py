@@ -87,6 +87,9 @@ def test_scores_match_direct_scoring_and_output_bag_holds_the_rewards(
         table = list(csv.DictReader(fh))
     assert [int(r["stamp_ns"]) for r in table] == [r["stamp_ns"] for r in rows]
     np.testing.assert_allclose([float(r["reward"]) for r in table], [r["reward"] for r in rows], rtol=1e-6)
+    # what the model took each instruction for, in the JSON and the CSV alike
+    for row, line in zip(rows, table):
+        assert row["resolved_task"] == line["resolved_task"] == (reward_model.resolve_instruction(row["instruction"]).task or "")
 
     import matplotlib.image
 
@@ -127,6 +130,7 @@ def _check_output_bag(out_bag: Path, bag, frames, rows, storage) -> None:
         assert msg.header.frame_id == "front"
         assert abs(msg.reward - row["reward"]) < 1e-6
         assert msg.most_likely_failure_mode == row["most_likely_failure_mode"]
+        assert msg.resolved_task == row["resolved_task"]
     # The message definition in the bag is the package's own: its type hash equals rosidl's.
     try:
         from ament_index_python.packages import get_package_share_directory
