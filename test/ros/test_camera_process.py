@@ -113,10 +113,12 @@ def node_process(ros, tiny_checkpoint, tmp_path_factory) -> Iterator[_NodeProces
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [
     "640x480",
-    # Not met on the 2-core development machine on 2026-11-30: the node received 65, 90 and 68 of
-    # 180 frames in three runs at load 0.5-3, while a plain subscriber in another process got
-    # 180 of 180 (the transport delivers; the node's own per-frame work drops them). Kept as a
-    # known failure until the node keeps up (issue 15); it reports XPASS where it does.
+    # Not met reliably on the 2-core development machine on 2026-11-30: the node received 65-102
+    # of 180 frames with rclpy's default 2 executor threads, 127-180 with 8 (node_main's
+    # EXECUTOR_THREADS; 4 runs, quiet), while a plain single-threaded subscriber in another
+    # process gets 180 of 180: the executor, not the transport or the node's per-frame work
+    # (~1.5 ms: deserialise 1.0, resize 0.5), limits it. Kept as a known failure until the node
+    # keeps up (issue 15); it reports XPASS where it does.
     pytest.param("1920x1080", marks=pytest.mark.xfail(reason="node drops 1080p frames at 30 Hz here (issue 15)",
                                                       strict=False)),
 ])
