@@ -12,10 +12,13 @@ usual umask 022). `staging_dir` makes the temporary directory and gives it the m
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Iterator
 
 _UMASK_LOCK = threading.Lock()
 
@@ -53,3 +56,20 @@ def staging_dir(destination: str | Path, tag: str = "tmp") -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.{tag}-", dir=destination.parent))
     os.chmod(tmp, directory_mode())
     return tmp
+
+
+@contextlib.contextmanager
+def published_dir(destination: str | Path) -> Iterator[Path]:
+    """Fill the yielded staging folder (`staging_dir`); on a clean exit it replaces
+    `destination` (which must be absent or an empty folder), on any error it is removed and
+    `destination` is left as it was."""
+    out = Path(destination)
+    tmp = staging_dir(out)
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

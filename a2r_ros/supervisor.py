@@ -60,6 +60,19 @@ def required_exit_reason(name: str, returncode: Optional[int], last_error: str =
     return f"required node {name} {status}{why}"
 
 
+def launch_exit_handler(name: str) -> Callable[[Any, Any], None]:
+    """The OnProcessExit callback the launch files register on each required node: unless launch
+    is already shutting down (Ctrl-C), raise. Launch then logs the reason ("Caught exception in
+    launch ...: required node reward_node exited with status 1"), shuts every node down and exits
+    with status 1, where a `Shutdown` action would end it with status 0. Needs only the two fields
+    launch passes (`event.returncode`, `context.is_shutdown`), so it imports nothing of launch."""
+    def on_exit(event: Any, context: Any) -> None:
+        if context.is_shutdown:
+            return None
+        raise RuntimeError(required_exit_reason(name, event.returncode))
+    return on_exit
+
+
 def _error_text(line: str) -> Optional[str]:
     """The message of an rcutils ERROR/FATAL line (`[FATAL] [stamp] [name]: text`), else None."""
     if "[FATAL]" not in line and "[ERROR]" not in line:

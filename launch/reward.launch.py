@@ -17,19 +17,6 @@ from launch_ros.actions import Node
 from a2r_ros import bringup_spec, dds_profile, supervisor
 
 
-def _end_launch_when_required_node_exits(name):
-    """OnProcessExit callback of a required node (a2r_ros.supervisor.REQUIRED_NODES): unless
-    launch is already shutting down (Ctrl-C), raise. Launch then logs the reason ("Caught exception
-    in launch ...: required node reward_node exited with status 1"), shuts every node down and
-    exits with status 1, where a `Shutdown` action would end it with status 0. `a2r ros up` does
-    the same (a2r_ros.supervisor)."""
-    def on_exit(event, context):
-        if context.is_shutdown:
-            return None
-        raise RuntimeError(supervisor.required_exit_reason(name, event.returncode))
-    return on_exit
-
-
 def _nodes(context, *args, **kwargs):
     arguments = {a.name: LaunchConfiguration(a.name).perform(context) for a in bringup_spec.LAUNCH_ARGUMENTS}
     params_file = str(bringup_spec.params_file_path())
@@ -49,7 +36,7 @@ def _nodes(context, *args, **kwargs):
         actions.append(node)
         if spec.name in supervisor.REQUIRED_NODES:
             actions.append(RegisterEventHandler(OnProcessExit(
-                target_action=node, on_exit=_end_launch_when_required_node_exits(spec.name))))
+                target_action=node, on_exit=supervisor.launch_exit_handler(spec.name))))
     return actions
 
 

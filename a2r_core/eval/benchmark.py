@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ import numpy as np
 
 from a2r_core.dataclass_config import build_dataclass, read_yaml_mapping
 from a2r_core.errors import ConfigError
-from a2r_core.output_dirs import staging_dir
+from a2r_core.output_dirs import published_dir
 from a2r_core.eval import online
 from a2r_core.eval.cells import cell, score_clips
 from a2r_core.eval.cells import prefix_lengths as _prefix_lengths  # noqa: F401 (tests, older callers)
@@ -510,9 +508,8 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
         raise ConfigError(f"{out}: already exists and is not an empty directory; choose another --out")
     if cfg.metaworld is not None and cfg.metaworld.data is not None:
         cfg.metaworld.data.check()  # before making anything: name the generator script if missing
-    tmp = staging_dir(out)  # mode as mkdir gives (0755 under umask 022), not mkdtemp's 0700
     t_start = time.perf_counter()
-    try:
+    with published_dir(out) as tmp:  # mode as mkdir gives (0755 under umask 022), not mkdtemp's 0700
         suites = _suites(cfg, tmp)
         results: dict = {"profile": profile, "rows": cfg.rows, "columns": [], "cells": {}, "train": {},
                          "checkpoints": {}, "mpc": {}, "planner_view": {},
@@ -557,12 +554,6 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
                 results["planner_view"][f"{suite}/{spec.name}"] = planner_view(online.clip_reward_fn(scorer), view)
         results["wall_seconds"] = round(time.perf_counter() - t_start, 1)
         report.write_all(results, tmp)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return results
 
 

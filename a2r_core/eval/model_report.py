@@ -249,27 +249,17 @@ def _plot_view(results: dict) -> dict:
 def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write results.json, results.md, reward_histograms.png, reward_curves.png into `out_dir`,
     through a staging folder renamed into place (an interrupted run leaves no half folder)."""
-    import os
-    import shutil
-
     from a2r_core.eval import report
-    from a2r_core.output_dirs import staging_dir
+    from a2r_core.output_dirs import published_dir
 
     out = Path(out_dir)
     check_out_dir(out)
-    tmp = staging_dir(out)  # the mode a plain mkdir gives (a2r_core.output_dirs)
-    try:
+    with published_dir(out) as tmp:  # the mode a plain mkdir gives (a2r_core.output_dirs)
         (tmp / "results.json").write_text(json.dumps(report._finite(results), indent=1, allow_nan=False))
         (tmp / "results.md").write_text(markdown(results))
         view = _plot_view(results)
         report.plot_histograms(view, tmp / "reward_histograms.png")
         report.plot_curves(view, tmp / "reward_curves.png")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {name: out / name for name in ("results.json", "results.md", "reward_histograms.png",
                                           "reward_curves.png")}
 

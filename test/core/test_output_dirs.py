@@ -93,3 +93,19 @@ def test_eval_out_is_0755_under_umask_022(tmp_path, umask) -> None:
     out = tmp_path / "eval_out"
     assert main(["eval", "--config", str(path), "--out", str(out), "--no-progress"]) == 0
     assert _mode(out) == 0o755 and (out / "results.json").is_file()
+
+
+def test_published_dir_replaces_an_empty_destination_and_cleans_up_on_error(tmp_path) -> None:
+    from a2r_core.output_dirs import published_dir
+
+    out = tmp_path / "result"
+    out.mkdir()
+    with published_dir(out) as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert (out / "a.txt").read_text() == "a"
+    other = tmp_path / "failed"
+    with pytest.raises(RuntimeError):
+        with published_dir(other) as tmp:
+            (tmp / "b.txt").write_text("b")
+            raise RuntimeError("boom")
+    assert not other.exists() and [p.name for p in tmp_path.iterdir()] == ["result"]

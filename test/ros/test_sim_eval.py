@@ -163,10 +163,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_launch_files_end_the_launch_when_a_required_node_exits(tmp_path) -> None:
-    """Both launch files register an OnProcessExit handler on each required node; the handler
-    raises with the reason (launch then shuts down and exits 1) unless launch is shutting down
-    anyway (Ctrl-C). `launch` is not installable here: the handler function is taken from the
-    file and called with objects carrying the two fields launch passes."""
+    """Both launch files register an OnProcessExit handler on each required node, built by
+    `supervisor.launch_exit_handler`; the handler raises with the reason (launch then shuts down
+    and exits 1) unless launch is shutting down anyway (Ctrl-C). `launch` is not installable here:
+    the files are checked as text (AST) and the handler called with objects carrying the two
+    fields launch passes."""
     from types import SimpleNamespace
 
     from a2r_ros import supervisor
@@ -174,14 +175,10 @@ def test_launch_files_end_the_launch_when_a_required_node_exits(tmp_path) -> Non
     for path in (LAUNCH_FILE, REPO / "launch" / "reward.launch.py"):
         tree = ast.parse(path.read_text())
         calls = {getattr(n.func, "id", getattr(n.func, "attr", "")) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-        assert {"RegisterEventHandler", "OnProcessExit"} <= calls, path
-        (handler,) = [n for n in tree.body if isinstance(n, ast.FunctionDef)
-                      and n.name == "_end_launch_when_required_node_exits"]
-        namespace: dict = {"supervisor": supervisor}
-        exec(compile(ast.Module(body=[handler], type_ignores=[]), str(path), "exec"), namespace)
-        on_exit = namespace[handler.name]("reward_node")
-        with pytest.raises(RuntimeError, match="required node reward_node exited with status 1"):
-            on_exit(SimpleNamespace(returncode=1), SimpleNamespace(is_shutdown=False))
-        assert on_exit(SimpleNamespace(returncode=-2), SimpleNamespace(is_shutdown=True)) is None
+        assert {"RegisterEventHandler", "OnProcessExit", "launch_exit_handler"} <= calls, path
+    on_exit = supervisor.launch_exit_handler("reward_node")
+    with pytest.raises(RuntimeError, match="required node reward_node exited with status 1"):
+        on_exit(SimpleNamespace(returncode=1), SimpleNamespace(is_shutdown=False))
+    assert on_exit(SimpleNamespace(returncode=-2), SimpleNamespace(is_shutdown=True)) is None
     assert {"reward_node", "metaworld_bridge", "pybullet_bridge"} == supervisor.REQUIRED_NODES
     assert "planner_node" not in supervisor.REQUIRED_NODES
