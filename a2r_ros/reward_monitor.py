@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
@@ -60,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while rclpy.ok() and not node.done:
             rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C: rclpy's SIGINT handler may shut the context down before KeyboardInterrupt
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
