@@ -25,8 +25,9 @@ def test_a_30hz_stream_at_rate_4_gives_4_rewards_per_second_of_camera_time(ros, 
     frames = _frames(30, seed=21)
     stamps = T0 + HZ30 * np.arange(300)  # 10 s of 30 Hz header stamps
     with rig(ros, tiny_checkpoint, rate_hz=4.0, window_s=1.0, min_frames=2) as r:
-        # paced a little so no reliable sample is overwritten in the DDS history; not timed
-        r.publish(np.stack([frames[i % len(frames)] for i in range(300)]), stamps, period_s=0.004)
+        # paced as the camera would (30 Hz): published faster, a busy CI machine's node fell behind
+        # and the reliable KEEP_LAST history overwrote frames (226 of 300 arrived once at 250 Hz)
+        r.publish(np.stack([frames[i % len(frames)] for i in range(300)]), stamps, period_s=1 / 30)
         assert _wait(lambda: r.node.stats.frames_received == 300, 60.0), r.node.stats.frames_received
         assert _wait(lambda: len(r.rewards) >= 40, 120.0), f"{len(r.rewards)} rewards"
         time.sleep(0.5)  # nothing more may come
