@@ -224,7 +224,7 @@ class RewardModel:
         return self.resolver.resolve(check_instructions([text])[0])
 
     def _task_row(self, text: str) -> int:
-        task = self.resolve_instruction(text).task
+        task = self.resolver.resolve(text).task  # text already checked by score()
         return -1 if task is None else self.model.task_index(task)
 
     # ---- features ------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ class RewardModel:
             success_prob=success.cpu().numpy().astype(np.float32),
             failure_mode_probs=probs.cpu().numpy().astype(np.float32),
             most_likely_failure_mode=best.cpu().numpy().astype(np.int32),
-            resolutions=tuple(self.resolve_instruction(t) for t in instructions),
+            resolutions=tuple(self.resolver.resolve(t) for t in instructions),  # checked above; cached
         )
 
     def reward_for(self, clips, instructions: Sequence[str]) -> np.ndarray:

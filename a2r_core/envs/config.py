@@ -87,6 +87,17 @@ class A2RRewardConfig:
         need(isinstance(self.terminate_after, int) and not isinstance(self.terminate_after, bool) and self.terminate_after >= 1,
              f"terminate_after must be an integer >= 1 (consecutive scored clips), got {self.terminate_after!r}")
 
+    @classmethod
+    def from_arg(cls, config: "A2RRewardConfig | str", who: str) -> "A2RRewardConfig":
+        """A wrapper's `config` argument: a config, or just the instruction text (all else default);
+        ConfigError naming `who` for anything else."""
+        if isinstance(config, str):
+            return cls(instruction=config)
+        if not isinstance(config, cls):
+            raise ConfigError(f"{who}: config must be an A2RRewardConfig or an instruction string, "
+                              f"got {type(config).__name__}")
+        return config
+
     def buffer_config(self, model_num_frames: int) -> ClipBufferConfig:
         """The ClipBuffer settings to use with a model sampling `model_num_frames` per clip."""
         return self.buffer if self.buffer is not None else ClipBufferConfig(num_frames=int(model_num_frames))

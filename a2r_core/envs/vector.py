@@ -57,11 +57,7 @@ class A2RVectorRewardWrapper(VectorWrapper):
     def __init__(self, env: VectorEnv, model: "RewardModel", config: A2RRewardConfig | str,
                  instructions: Sequence[str] | None = None) -> None:
         super().__init__(env)
-        if isinstance(config, str):
-            config = A2RRewardConfig(instruction=config)
-        if not isinstance(config, A2RRewardConfig):
-            raise ConfigError(f"a2r vector reward wrapper: config must be an A2RRewardConfig or an instruction "
-                              f"string, got {type(config).__name__}")
+        config = A2RRewardConfig.from_arg(config, "a2r vector reward wrapper")
         if getattr(env, "render_mode", None) != "rgb_array":
             raise ConfigError(f"a2r vector reward wrapper: the sub-envs must be created with render_mode='rgb_array' "
                               f"(the vector env has {getattr(env, 'render_mode', None)!r})")

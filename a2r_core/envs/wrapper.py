@@ -44,11 +44,7 @@ class A2RRewardWrapper(gym.Wrapper):
 
     def __init__(self, env: gym.Env, model: "RewardModel", config: A2RRewardConfig | str) -> None:
         super().__init__(env)
-        if isinstance(config, str):
-            config = A2RRewardConfig(instruction=config)
-        if not isinstance(config, A2RRewardConfig):
-            raise ConfigError(f"a2r reward wrapper: config must be an A2RRewardConfig or an instruction string, "
-                              f"got {type(config).__name__}")
+        config = A2RRewardConfig.from_arg(config, "a2r reward wrapper")
         if _render_mode(env) != "rgb_array":
             raise ConfigError(f"a2r reward wrapper: the env must be created with render_mode='rgb_array' "
                               f"(it has {_render_mode(env)!r}): the reward is computed from its rendered frames")

@@ -20,6 +20,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from a2r_core.cli import main
+from process_util import alive as _alive
 
 TASK = "drawer-close-v3"
 
@@ -69,15 +70,6 @@ def test_main_job_short_form_streams_both_episodes_plans_and_reports(demo_checkp
     assert {"metaworld_bridge", "reward_node"} <= set(pids) and os.getpid() not in pids.values()
     assert not any(_alive(pid) for pid in pids.values())
     assert "inference latency p50" in printed and "camera frame -> reward received p50" in printed
-
-
-def _alive(pid: int) -> bool:
-    """Is `pid` a live process (a zombie waiting for its reaper counts as gone)?"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _wait_gone(pids, timeout: float = 30.0) -> list[int]:

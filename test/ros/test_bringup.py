@@ -22,6 +22,7 @@ from a2r_core.cli import main as a2r_main
 from a2r_ros.image_conversion import rgb_to_image_msg
 from a2r_ros.msg import Clip
 from a2r_ros.srv import QueryReward
+from process_util import alive as _alive
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "reward.yaml"
@@ -31,15 +32,6 @@ def _default_sigint() -> None:
     """Give the child the default Ctrl-C handling whatever this test runner inherited (a runner
     started in the background by a shell ignores SIGINT, and its children would too)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _alive(pid: int) -> bool:
-    """Is `pid` a live process (a zombie waiting for its reaper counts as gone)?"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> bool:

@@ -24,6 +24,7 @@ from std_msgs.msg import String
 
 from a2r_core.errors import ConfigError
 from a2r_ros import bringup, bringup_spec, sim_spec
+from process_util import alive as _alive
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "sim_eval.yaml"
@@ -152,14 +153,6 @@ def test_the_bring_up_without_a_checkpoint_ends_with_status_1_and_says_why() -> 
     for name, pid in pids.items():
         assert not _alive(pid), f"{name} (pid {pid}) outlived the bring-up"
     assert "Traceback" not in proc.stderr
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_launch_files_end_the_launch_when_a_required_node_exits(tmp_path) -> None:
