@@ -29,10 +29,11 @@ EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 # Threads of every a2r node's executor. rclpy's MultiThreadedExecutor defaults to one per CPU (2
-# here), and with 2 a 1920x1080 rgb8 camera at 30 Hz in another process reached the reward node at
-# 63-102 of 180 frames (a plain single-threaded subscriber: 180); with 8, 127-180 of 180 (4 runs,
-# test/ros/test_camera_process.py, quiet machine). Idle threads cost nothing; the model runs on the
-# node's own worker thread either way.
+# here); with 2, large messages are taken slowly (a bare 1920x1080 camera subscriber on it: 46-48
+# of 180 frames at 30 Hz), with 8, better (127-180). The reward node no longer takes camera frames
+# here (a2r_ros.camera_intake: its own single-threaded executor and thread, 180 of 180), but the
+# bridges and planner still pass images and service replies through this executor. Idle threads
+# cost nothing.
 EXECUTOR_THREADS = 8
 
 

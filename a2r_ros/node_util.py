@@ -196,7 +196,8 @@ class RejectionLog:
 
 
 class ManagedEntities:
-    """The publishers, subscriptions, services and timers a lifecycle node's `activate` created,
+    """The publishers, subscriptions, services, timers (and closable helpers such as
+    a2r_ros.camera_intake.CameraIntake) a lifecycle node's `activate` created,
     destroyed newest first by `deactivate` (so a node that is deactivated and activated again
     holds exactly one set)."""
 
@@ -223,6 +224,8 @@ class ManagedEntities:
             try:
                 if destroy is not None:
                     destroy(entity)
+                elif hasattr(entity, "close"):  # e.g. a CameraIntake (its own helper node)
+                    entity.close()
             except Exception:  # noqa: BLE001 - the context may be gone already (process shutdown)
                 pass
         self._items.clear()

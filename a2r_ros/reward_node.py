@@ -3,8 +3,8 @@
 One node, three jobs, one scoring path (`RewardModel.score`; the live path through
 `a2r_core.scoring.score_clips`, the function bag scoring uses too):
 
-- Live reward. Frames from `camera_topic` (Image or CompressedImage, sensor-data QoS by default)
-  are converted to RGB (a zero-copy view for rgb8), shrunk ONCE to the model's input size
+- Live reward. Frames from `camera_topic` (Image or CompressedImage, sensor-data QoS by default;
+  taken by the helper node `<name>_camera` on its own thread, a2r_ros.camera_intake) are converted to RGB (a zero-copy view for rgb8), shrunk ONCE to the model's input size
   (`a2r_core.images.resize_frames`, what `RewardModel.score` does to larger clips, so live and
   direct scores agree) and pushed into a `ClipBuffer` (a2r_core.clip_buffer, the same object bag
   scoring uses). Every `1/rate_hz` seconds of HEADER-STAMP time the buffer emits a clip; the clip
@@ -70,6 +70,7 @@ from a2r_ros.query_service import QueryLimits, answer_query
 from a2r_ros import bringup_spec
 from a2r_ros.camera_input import CHECK_PERIOD_S, CameraInputWatch
 from a2r_ros.image_conversion import BACKEND, image_msg_to_rgb, stamp_to_ns
+from a2r_ros.camera_intake import CameraIntake
 from a2r_ros.node_util import ActivityGate, DropOldestQueue, ManagedEntities, NodeStats, RejectionLog, descriptor_for
 from a2r_ros.reward_report import reward_node_status, row_to_msg
 from a2r_ros.msg import RewardScore
@@ -196,12 +197,12 @@ class RewardNode(LifecycleNode):
         self.input_watch = CameraInputWatch(self, p, self.buffer.config.num_frames,
                                             warn=lambda text: self._warn(text, throttle=False))
         self._gate.open()
-        # The image callback has its own group so that on a MultiThreadedExecutor it never waits
-        # for a service call; it is mutually exclusive so the buffer has one producer. The
-        # instruction topic and the timers share the default group with the lifecycle services, so
-        # a transition never runs beside them.
-        image_sub = self._entities.add(self.create_subscription(
-            image_type, topic, self._on_image, image_qos, callback_group=MutuallyExclusiveCallbackGroup()))
+        # Frames are taken by a helper node on its own single-threaded executor and thread
+        # (a2r_ros.camera_intake: rclpy's MultiThreadedExecutor loses large frames), one
+        # producer for the buffer, never waiting for a service call. The instruction topic and the
+        # timers share the default group with the lifecycle services, so a transition never runs
+        # beside them.
+        image_sub = self._entities.add(CameraIntake(self, image_type, topic, self._on_image, image_qos))
         self._entities.add(self.create_subscription(String, INSTRUCTION_TOPIC, self._on_instruction, reliable))
         self._entities.add(self.create_service(QueryReward, SERVICE_NAME, self._serve_query,
                                                   callback_group=MutuallyExclusiveCallbackGroup()))

@@ -111,17 +111,7 @@ def node_process(ros, tiny_checkpoint, tmp_path_factory) -> Iterator[_NodeProces
 
 @pytest.mark.ros
 @pytest.mark.slow
-@pytest.mark.parametrize("size", [
-    "640x480",
-    # Not met reliably on the 2-core development machine on 2026-11-30: the node received 65-102
-    # of 180 frames with rclpy's default 2 executor threads, 127-180 with 8 (node_main's
-    # EXECUTOR_THREADS; 4 runs, quiet), while a plain single-threaded subscriber in another
-    # process gets 180 of 180: the executor, not the transport or the node's per-frame work
-    # (~1.5 ms: deserialise 1.0, resize 0.5), limits it. Kept as a known failure until the node
-    # keeps up (issue 15); it reports XPASS where it does.
-    pytest.param("1920x1080", marks=pytest.mark.xfail(reason="node drops 1080p frames at 30 Hz here (issue 15)",
-                                                      strict=False)),
-])
+@pytest.mark.parametrize("size", ["640x480", "1920x1080"])
 def test_camera_process_frames_arrive_and_rewards_come_at_rate_hz(node_process: _NodeProcess, reward_model,
                                                                   size: str) -> None:
     node = node_process
@@ -144,6 +134,7 @@ def test_camera_process_frames_arrive_and_rewards_come_at_rate_hz(node_process: 
     assert got >= 0.95 * sent, f"{size}: the node received {got} of {sent} frames\n{node.log_text()[-2000:]}"
 
     rewards = node.rewards[rewards_before:]
+    print(f"{size}: the node received {got} of {sent} frames and published {len(rewards)} rewards")
     stamped_s = (FRAMES - 1) / 30.0
     assert len(rewards) >= int(0.8 * stamped_s * RATE_HZ), f"{size}: {len(rewards)} rewards over {stamped_s:.1f} s"
     full = sum(r.frame_count == reward_model.num_frames for r in rewards)
