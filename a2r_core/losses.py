@@ -45,7 +45,7 @@ HUMAN = 0
 ROBOT = 1
 
 OBJECTIVES = ("a2r", "no_failure_data", "bce_only", "dvd")
-LOSS_NAMES = ("cdc", "vlc", "fvlc", "bce", "dvd", "progress")
+LOSS_NAMES = ("cdc", "vlc", "fvlc", "bce", "dvd", "progress", "branch")
 
 
 @dataclass
@@ -245,6 +245,9 @@ class ObjectiveConfig:
     rewound from; progress_failures: rank robot failures below the batch's successes of the same
     task; progress_human: also cut prefix pairs from the second domain's demonstrations;
     progress_full_fraction: how often the later cut of a prefix pair is the whole clip.
+    progress_branches: a branch-pair manifest (`a2r data branches`): each step also ranks
+    `progress_branch_pairs` demonstrations' continuations above deviations from the same state
+    (a2r_core.training.branch_pairs), weighted by weights["branch"]; needs `progress`.
     """
 
     objective: str = "a2r"
@@ -256,6 +259,8 @@ class ObjectiveConfig:
     progress_failures: bool = True
     progress_human: bool = False
     progress_full_fraction: float = 0.5
+    progress_branches: Optional[str] = None
+    progress_branch_pairs: int = 8
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -269,6 +274,10 @@ class ObjectiveConfig:
         self.weights = {name: float(self.weights.get(name, 1.0)) for name in LOSS_NAMES}
         if not 0.0 <= self.progress_full_fraction <= 1.0:
             raise ConfigError(f"loss.progress_full_fraction: must be in [0, 1], got {self.progress_full_fraction!r}")
+        if self.progress_branches is not None and not self.progress:
+            raise ConfigError("loss.progress_branches: branch pairs are part of the progress objective; set loss.progress: true")
+        if not isinstance(self.progress_branch_pairs, int) or self.progress_branch_pairs < 1:
+            raise ConfigError(f"loss.progress_branch_pairs: must be an integer >= 1, got {self.progress_branch_pairs!r}")
         if self.progress and self.objective == "dvd":
             raise ConfigError("loss.progress: the dvd baseline has no clip reward to rank; use it with another objective")
         if self.temperature is not None and not (isinstance(self.temperature, (int, float)) and self.temperature > 0):

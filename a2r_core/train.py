@@ -50,6 +50,7 @@ from a2r_core.training import state as train_state
 from a2r_core.training.config import TrainConfig
 from a2r_core.training.datasets import build_dataset
 from a2r_core.training.logs import RunLogger
+from a2r_core.training.branch_pairs import BranchPairs
 from a2r_core.training.progress import clip_rewards, make_progress_batch, progress_loss
 
 TRAIN_STATE_KEY = "train_state"
@@ -137,19 +138,27 @@ class _TrainStep(nn.Module):
         self.objective = objective
 
     def forward(self, video: torch.Tensor, instructions: list[str], task_ids: torch.Tensor,
-                labels: LossLabels, progress_pairs: Optional[torch.Tensor] = None):
+                labels: LossLabels, progress_pairs: Optional[torch.Tensor] = None,
+                branch_pairs: Optional[torch.Tensor] = None):
         """The objective's (total, parts). With `progress_pairs`, rows past the labelled batch are
         the progress objective's extra clips: the paper's losses see only the labelled rows, the
-        progress loss ranks pairs over all rows (a2r_core.training.progress)."""
+        progress loss ranks pairs over all rows (a2r_core.training.progress), the branch loss its
+        own pairs (a2r_core.training.branch_pairs)."""
         features = self.model(video, instructions, task_ids)
         if progress_pairs is None:
             return self.objective(features, labels)
         n = labels.task.shape[0]
         main = {k: (v if k == "logit_scale" else v[:n]) for k, v in features.items()}
         total, parts = self.objective(main, labels)
-        rank = progress_loss(clip_rewards(features, self.model.config.reward_mode), progress_pairs)
+        rewards = clip_rewards(features, self.model.config.reward_mode)
+        rank = progress_loss(rewards, progress_pairs)
         parts["progress"] = rank.detach()
-        return total + self.objective.config.weights["progress"] * rank, parts
+        total = total + self.objective.config.weights["progress"] * rank
+        if branch_pairs is not None:
+            branch = progress_loss(rewards, branch_pairs)
+            parts["branch"] = branch.detach()
+            total = total + self.objective.config.weights["branch"] * branch
+        return total, parts
 
 
 def _bf16_supported(device: torch.device) -> bool:
@@ -265,6 +274,10 @@ class Trainer:
         # Checkpoints score, by default, with the reward they were selected on.
         self.model.config.reward_mode = "contrast" if self.metric_name == "auroc_contrast" else "cosine"
         self._progress_rng = np.random.default_rng([cfg.seed, 7919])  # progress objective's cuts
+        self._branch_rng = np.random.default_rng([cfg.seed, 104729])  # branch pairs drawn per step
+        robot_tasks = {r.task for r in records if r.domain == "robot"}  # the tasks with failure prompts
+        self.branch_pairs = (BranchPairs(cfg.loss.progress_branches, robot_tasks, cfg.loss.progress_branch_pairs)
+                             if cfg.loss.progress and cfg.loss.progress_branches else None)
         self.best_metric = -math.inf
         self.best_epoch = -1
         self.history: list[dict] = []
@@ -297,6 +310,10 @@ class Trainer:
         if with_train_state:
             opt_t, opt_meta = train_state.optimizer_to_tensors(self.optimizer)
             rng_t, rng_meta = train_state.rng_state()
+            # the progress cuts and branch draws continue where they were (ints too big for
+            # float JSON go as strings)
+            rng_meta["generators"] = {name: json.dumps(gen.bit_generator.state) for name, gen in
+                                      (("progress", self._progress_rng), ("branch", self._branch_rng))}
             tensors.update(opt_t)
             tensors.update(rng_t)
             meta[TRAIN_STATE_KEY].update({"optimizer": opt_meta, "scheduler": self._scheduler_state(),
@@ -347,6 +364,9 @@ class Trainer:
         if self.objective.dvd_head is not None:
             train_state.module_from_tensors(self.objective.dvd_head, tensors, train_state.DVD_PREFIX)
         train_state.set_rng_state(tensors, st["rng"])
+        for name, gen in (("progress", self._progress_rng), ("branch", self._branch_rng)):
+            if name in st["rng"].get("generators", {}):  # checkpoints from before they were saved lack them
+                gen.bit_generator.state = json.loads(st["rng"]["generators"][name])
         self.epoch, self.step = st["epoch"], st["step"]
         self.best_metric = st["best_metric"] if st["best_metric"] is not None else -math.inf
         self.best_epoch = st["best_epoch"]
@@ -477,7 +497,18 @@ class Trainer:
         frames = [it["frames"][torch.from_numpy(clip_indices(len(it["frames"]), k))] for it in items] + pb.frames
         instructions = [it["instruction"] for it in items] + [items[s]["instruction"] for s in pb.source]
         rows = torch.cat([prompt_rows, prompt_rows[torch.tensor(pb.source, dtype=torch.long, device=prompt_rows.device)]])
-        return frames, instructions, rows, pb.pair_tensor(self.device)
+        branch_pairs = None
+        if self.branch_pairs is not None:
+            drawn = self.branch_pairs.draw(self._branch_rng, k)
+            start = len(frames)
+            for pair in drawn:
+                frames += [pair.continuation, pair.deviation]
+                instructions += [pair.instruction, pair.instruction]
+            extra = [self.model.task_index(pair.task) for pair in drawn for _ in range(2)]
+            rows = torch.cat([rows, torch.tensor(extra, dtype=rows.dtype, device=rows.device)])
+            branch_pairs = torch.tensor([[start + 2 * j, start + 2 * j + 1] for j in range(len(drawn))],
+                                        dtype=torch.long, device=self.device).view(-1, 2)
+        return frames, instructions, rows, pb.pair_tensor(self.device), branch_pairs
 
     def _train_epoch(self) -> float:
         self.sampler.set_epoch(self.epoch)
@@ -492,12 +523,12 @@ class Trainer:
             labels, prompt_rows = self._labels(items)
             frames = [it["frames"] for it in items]
             instructions = [it["instruction"] for it in items]
-            pairs = None
+            pairs = branch_pairs = None
             if self.cfg.loss.progress:
-                frames, instructions, prompt_rows, pairs = self._with_progress_clips(items, prompt_rows)
+                frames, instructions, prompt_rows, pairs, branch_pairs = self._with_progress_clips(items, prompt_rows)
             video = _video_batch(self.model, frames, self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                total, parts = self.ddp(video, instructions, prompt_rows, labels, pairs)
+                total, parts = self.ddp(video, instructions, prompt_rows, labels, pairs, branch_pairs)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             if self.cfg.optim.grad_clip is not None:

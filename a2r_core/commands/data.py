@@ -47,6 +47,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "the last step, which some tasks lose again after success")
     mw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    br = sub.add_parser("branches", help="branch pairs: an expert's continuation vs a deviation from "
+                                         "the same state (training data for the planner's ranking)",
+                        description="For each expert episode (same seeds as `a2r data metaworld`'s "
+                                    "expert clips), branch at a random step and write two clips "
+                                    "from the episode start: the expert's own next --future-steps "
+                                    "steps, and a deviation (CEM-like random actions, holding "
+                                    "still, or a noisy expert) from the same state. Resumable.")
+    br.add_argument("--tasks", nargs="+", required=True, help="MetaWorld v3 task names")
+    br.add_argument("--out", required=True, help="output directory (created; resumed if it exists)")
+    br.add_argument("--episodes", type=int, default=20, help="expert episodes per task (default 20)")
+    br.add_argument("--branches", type=int, default=4, help="pairs per episode (default 4)")
+    br.add_argument("--future-steps", type=int, default=16,
+                    help="env steps after the branch (default 16: the planner's 8 actions x 2)")
+    br.add_argument("--variant", default="default", help="environment variant (default: default)")
+    br.add_argument("--seed", type=int, default=0,
+                    help="run seed; the one of the expert clips to pair with (default 0)")
+    br.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    br.add_argument("--size", type=int, default=112, help="frame width = height in pixels (default 112)")
+    br.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
+    br.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     bench = sub.add_parser("bench-render", help="frames/s of the MetaWorld renderer (and clips/s)",
                            description="Render a MetaWorld scene offscreen at several sizes with "
                                        "shadows/reflections off and on, and print frames per second; "
@@ -80,6 +101,24 @@ def _run_metaworld(args: argparse.Namespace) -> int:
           f"{report.skipped} already present")
     print("labels: " + ", ".join(f"{k}={v}" for k, v in report.counts.items()))
     print(f"manifest: {report.manifest}\nsummary:  {png}")
+    return 0
+
+
+def _run_branches(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from a2r_core.data.branches import BranchConfig, generate_branches
+    from a2r_core.data.manifest import read_manifest
+
+    config = BranchConfig(tasks=tuple(args.tasks), out_dir=args.out, episodes=args.episodes,
+                          branches_per_episode=args.branches, future_steps=args.future_steps,
+                          variant=args.variant, seed=args.seed, workers=args.workers, size=args.size,
+                          frames=args.frames)
+    generated, skipped, seconds, manifest = generate_branches(config, progress=not args.no_progress)
+    counts = Counter(r.extra["deviation"] + (" (succeeded)" if r.success else "") for r in read_manifest(manifest))
+    print(f"generated {generated} pairs in {seconds:.1f} s; {skipped} already present")
+    print("deviations: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print(f"manifest: {manifest}")
     return 0
 
 
@@ -146,4 +185,6 @@ def _run_bench(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "metaworld":
         return _run_metaworld(args)
+    if args.data_command == "branches":
+        return _run_branches(args)
     return _run_bench(args)

@@ -300,6 +300,12 @@ class EvalConfig:
         extra = {} if row.failure_sources is None else {"failure_sources": list(row.failure_sources)}
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
         raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective, "progress": row.progress}
+        raw["loss"].pop("progress_branches", None)
+        if row.branches:
+            if kind != "metaworld" or self.metaworld.data is None:
+                raise ConfigError(f"eval row {row.name}: branch pairs exist for the MetaWorld suite with "
+                                  "metaworld.data only")
+            raw["loss"]["progress_branches"] = str(self.metaworld.data.branch_manifest())
         if "num_frames" in raw["data"]["train"]:
             # the paper's rows: the model's frame count per clip, sampled with jitter; progress rows:
             # twice that (every stored frame of the default MetaWorld set), so prefixes can be cut

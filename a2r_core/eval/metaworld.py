@@ -51,6 +51,17 @@ class MetaWorldData:
     test_seen: str = "data/default/test_seen"
     test_new_envs: str = "data/default/test_new_envs"
     test_new_tasks: str = "data/default/test_new_tasks"
+    branches: Optional[str] = None   # `a2r data branches` output, for ROW+branches rows
+
+    def branch_manifest(self) -> Path:
+        """The branch-pair manifest ROW+branches rows train with; ConfigError naming the generator."""
+        from a2r_core.data.manifest import MANIFEST_NAME
+
+        path = resolve(self.branches) / MANIFEST_NAME if self.branches else None
+        if path is None or not path.is_file():
+            raise ConfigError(f"+branches rows need metaworld.data.branches: a directory made by `a2r data "
+                              f"branches` (got {self.branches!r}); see config/train_branches.yaml")
+        return path
 
     def dirs(self) -> dict[str, Path]:
         return {name: resolve(getattr(self, name)) for name in DATA_DIRS}

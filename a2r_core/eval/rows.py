@@ -16,6 +16,8 @@ Row names (config `rows:`):
   ROW+progress        a trained row above plus the progress objective (a2r_core.training.progress;
                       config/train_progress.yaml's recipe); rows without the suffix train
                       without it, whatever the base config says: they are the paper's objectives
+  ROW+branches        ROW+progress plus branch pairs (a2r_core.training.branch_pairs;
+                      config/train_branches.yaml's recipe; MetaWorld, with metaworld.data.branches)
   oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
 """
@@ -47,6 +49,7 @@ class RowSpec:
     num_failure_prompts: Optional[int] = None
     failure_sources: Optional[tuple[str, ...]] = None
     progress: bool = False
+    branches: bool = False
 
     @property
     def output(self) -> str:
@@ -56,6 +59,9 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
+    if name.endswith("+branches"):
+        base = parse_row(name[: -len("+branches")] + "+progress")
+        return dataclasses.replace(base, name=name, branches=True)
     if name.endswith("+progress"):
         base = parse_row(name[: -len("+progress")])
         if base.kind != "trained" or base.objective == "dvd":
@@ -72,7 +78,7 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress' or '+branches', oracle, random")
 
 
 class RowScorer(Protocol):

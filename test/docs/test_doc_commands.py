@@ -89,6 +89,10 @@ SKIP: dict[str, str] = {
     "a2r bench --checkpoint runs/train/best": "every section at full size (10 minutes) on a trained checkpoint",
     "scripts/generate_default_data.sh": "the benchmark's data set: about 8 minutes",
     "a2r train --config config/train_progress.yaml --output runs/progress": "about 40 minutes of training",
+    "a2r train --config config/train_branches.yaml --output runs/branches": "about 40 minutes of training",
+    "a2r data branches --tasks drawer-close-v3 drawer-open-v3 button-press-v3 door-open-v3 window-open-v3 "
+    "--out data/default/robot_branches --workers 2": "400 pairs (about 2 minutes); the same command on 2 tasks, "
+                                                      "1 episode each, runs above (docs/data.md)",
     "a2r eval --config config/eval_planning.yaml --out runs/eval_planning": "the planning benchmark: hours",
     "a2r train --config config/train_synthetic.yaml --output runs/synthetic": COVERED.format(
         "test/core/test_train.py::test_synthetic_dataset_is_learned"),
@@ -135,6 +139,9 @@ RUN: dict[str, Run] = {
             sub=(("--episodes-per-source 5", "--episodes-per-source 1"),)),
     "a2r data metaworld --tasks drawer-close-v3 --out data/mw --variants cam_left table_dark light_dim distractors":
         Run(why="1 episode per source (the default is 5: 140 clips)", sub=(("--variants", "--episodes-per-source 1 --variants"),)),
+    "a2r data branches --tasks drawer-close-v3 button-press-v3 --out data/mw_branches --episodes 5 --workers 2":
+        Run(why="1 episode per task instead of 5 (8 pairs, not 40)", sub=(("--episodes 5", "--episodes 1"),),
+            expect=(r"generated 8 pairs",)),
     "a2r eval --config my_eval.yaml --out runs/eval_mine [--no-progress]": Run(
         why="the optional part given", sub=(("[--no-progress]", "--no-progress"),)),
     "a2r ros up --config config/reward.yaml --set checkpoint=/path/to/ckpt [--set instructions=\"['open the drawer', "

@@ -50,3 +50,23 @@ def test_progress_rows_add_the_progress_objective_to_a_trained_row():
     for bad in ("dvd+progress", "random+progress", "oracle+progress"):
         with pytest.raises(ConfigError, match="progress"):
             parse_row(bad)
+
+
+def test_branch_rows_add_branch_pairs_to_the_progress_recipe(tmp_path):
+    from a2r_core.eval.benchmark import EvalConfig, SyntheticSuite
+    from a2r_core.eval.metaworld import MetaWorldData
+    from a2r_core.eval.rows import parse_row
+
+    row = parse_row("a2r+branches")
+    assert (row.name, row.objective, row.progress, row.branches) == ("a2r+branches", "a2r", True, True)
+    assert not parse_row("a2r+progress").branches
+    with pytest.raises(ConfigError, match="progress"):
+        parse_row("dvd+branches")
+    with pytest.raises(ConfigError, match="a2r data branches"):
+        MetaWorldData(branches=None).branch_manifest()
+    with pytest.raises(ConfigError, match="a2r data branches"):
+        MetaWorldData(branches=str(tmp_path)).branch_manifest()
+    (tmp_path / "manifest.jsonl").write_text("")
+    assert MetaWorldData(branches=str(tmp_path)).branch_manifest() == tmp_path / "manifest.jsonl"
+    with pytest.raises(ConfigError, match="MetaWorld suite"):
+        EvalConfig(synthetic=SyntheticSuite()).train_config(row, "synthetic", {"num_frames": 8}, {"num_frames": 8})
