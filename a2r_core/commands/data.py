@@ -68,6 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     br.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
     br.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    pl = sub.add_parser("planner", help="the planner's own attempts (MPC with a checkpoint's reward), "
+                                        "labelled by the environment, as training clips",
+                        description="Run MPC (CEM on the checkpoint's reward, the eval's settings) from "
+                                    "each start seed of each task and write each executed episode as a "
+                                    "robot clip labelled by the environment's success flag (failures: "
+                                    "source 'planner'). Resumable.")
+    pl.add_argument("--checkpoint", required=True, help="the reward the planner uses (checkpoint directory)")
+    pl.add_argument("--tasks", nargs="+", required=True, help="MetaWorld v3 task names")
+    pl.add_argument("--seeds", nargs="+", type=int, required=True,
+                    help="start seeds (not the planning eval's 300, 301, 500)")
+    pl.add_argument("--out", required=True, help="output directory (created; resumed if it exists)")
+    pl.add_argument("--max-steps", type=int, default=42, help="planning actions per episode (default 42)")
+    pl.add_argument("--workers", type=int, default=2, help="rollout worker processes (default 2)")
+    pl.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     bench = sub.add_parser("bench-render", help="frames/s of the MetaWorld renderer (and clips/s)",
                            description="Render a MetaWorld scene offscreen at several sizes with "
                                        "shadows/reflections off and on, and print frames per second; "
@@ -118,6 +133,22 @@ def _run_branches(args: argparse.Namespace) -> int:
     counts = Counter(r.extra["deviation"] + (" (succeeded)" if r.success else "") for r in read_manifest(manifest))
     print(f"generated {generated} pairs in {seconds:.1f} s; {skipped} already present")
     print("deviations: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print(f"manifest: {manifest}")
+    return 0
+
+
+def _run_planner(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from a2r_core.data.manifest import read_manifest
+    from a2r_core.data.planner_rollouts import PlannerRolloutConfig, collect
+
+    config = PlannerRolloutConfig(checkpoint=args.checkpoint, tasks=tuple(args.tasks), seeds=tuple(args.seeds),
+                                  out_dir=args.out, max_steps=args.max_steps, workers=args.workers)
+    generated, skipped, seconds, manifest = collect(config, progress=not args.no_progress)
+    counts = Counter("success" if r.success else "failure" for r in read_manifest(manifest))
+    print(f"ran {generated} MPC episodes in {seconds:.1f} s; {skipped} already present")
+    print("labels: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     print(f"manifest: {manifest}")
     return 0
 
@@ -187,4 +218,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_metaworld(args)
     if args.data_command == "branches":
         return _run_branches(args)
+    if args.data_command == "planner":
+        return _run_planner(args)
     return _run_bench(args)

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="an eval YAML config (instead of --profile)")
     parser.add_argument("--out", type=Path, required=True, help="output directory (must not exist or be empty)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                        help="run only these rows of the config (everything else as written)")
     mine = parser.add_argument_group("one given model on given clips (no training)")
     mine.add_argument("--checkpoint", default=None,
                       help="checkpoint directory or Hugging Face hub id: evaluate it on --data instead of the benchmark")
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     args.profile = args.profile or "quick"
     path = args.config or _config_dir() / PROFILES[args.profile]
-    cfg = load_eval_config(path)
+    cfg = load_eval_config(path, rows=args.rows)
     if args.no_progress:
         cfg.progress = False
     profile = args.profile if args.config is None else Path(path).stem
@@ -91,6 +93,8 @@ def run_checkpoint(args: argparse.Namespace) -> int:
         raise ConfigError(f"{'--config' if args.config is not None else '--profile'} and --checkpoint: give one. "
                           "--checkpoint evaluates that model on --data without training; --config/--profile run "
                           "the benchmark (a given checkpoint goes in its metaworld.checkpoints)")
+    if args.rows:
+        raise ConfigError("--rows selects rows of a benchmark config; --checkpoint evaluates one given model")
     if not args.data:
         raise ConfigError("--checkpoint needs --data MANIFEST_OR_DIR (a JSONL clip manifest, docs/data.md)")
     if args.batch_size is not None and args.batch_size < 1:

@@ -32,7 +32,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -301,6 +301,9 @@ class EvalConfig:
         raw["data"] = {"kind": f"eval_{kind}", "train": {**train, **extra}, "val": dict(val)}
         raw["loss"] = {**(raw.get("loss") or {}), "objective": row.objective, "progress": row.progress}
         raw["loss"].pop("progress_branches", None)
+        if row.loop:
+            raise ConfigError(f"eval row {row.name}: its training data comes from another checkpoint's planner "
+                              "(config/train_loop.yaml); give the trained checkpoint in metaworld.checkpoints")
         if row.branches:
             if kind != "metaworld" or self.metaworld.data is None:
                 raise ConfigError(f"eval row {row.name}: branch pairs exist for the MetaWorld suite with "
@@ -317,10 +320,42 @@ class EvalConfig:
         return config_from_dict(raw, f"eval train config (row {row.name}, suite {kind})")
 
 
-def load_eval_config(path: str | Path) -> EvalConfig:
-    """Read an eval YAML file (yaml.safe_load; unknown keys are errors naming the file)."""
+def only_rows(raw: dict, rows: Sequence[str], where: str) -> dict:
+    """The raw eval config restricted to `rows` (each must be one of its rows): the top-level rows
+    and every suite's and MPC's row list keep the selected ones, in the config's order. For
+    re-running some rows of a config (`a2r eval --rows`) with everything else as written."""
+    known = list(raw.get("rows") or [])
+    unknown = [r for r in rows if r not in known]
+    if unknown:
+        raise ConfigError(f"{where}: --rows {unknown} are not rows of this config ({', '.join(known)})")
+    raw = copy.deepcopy(raw)
+    raw["rows"] = [r for r in known if r in rows]
+    for suite in ("synthetic", "pybullet", "metaworld"):
+        part = raw.get(suite)
+        if not isinstance(part, dict):
+            continue
+        if part.get("rows") is not None:
+            part["rows"] = [r for r in part["rows"] if r in rows]
+            if not part["rows"]:
+                raw[suite] = None  # no selected row runs on this suite
+                continue
+        mpc = part.get("mpc")
+        if isinstance(mpc, dict) and mpc.get("rows") is not None:
+            mpc["rows"] = [r for r in mpc["rows"] if r in rows]
+            if not mpc["rows"]:
+                part["mpc"] = None
+        if isinstance(part.get("checkpoints"), dict):
+            part["checkpoints"] = {k: v for k, v in part["checkpoints"].items() if k in rows}
+    return raw
+
+
+def load_eval_config(path: str | Path, rows: Optional[Sequence[str]] = None) -> EvalConfig:
+    """Read an eval YAML file (yaml.safe_load; unknown keys are errors naming the file); with
+    `rows`, only those rows of it (`only_rows`)."""
     path = Path(path)
     raw = read_yaml_mapping(path, "eval config")
+    if rows:
+        raw = only_rows(raw, rows, str(path))
     try:
         return build_dataclass(EvalConfig, raw, str(path))
     except ConfigError as exc:

@@ -18,6 +18,10 @@ Row names (config `rows:`):
                       without it, whatever the base config says: they are the paper's objectives
   ROW+branches        ROW+progress plus branch pairs (a2r_core.training.branch_pairs;
                       config/train_branches.yaml's recipe; MetaWorld, with metaworld.data.branches)
+  ROW+loop            ROW+branches plus one round of the planner's own attempts (config/train_loop.yaml;
+                      a2r_core.data.planner_rollouts): its data comes from another checkpoint's
+                      planner, so the row is a given checkpoint (metaworld.checkpoints), never trained
+                      in the eval
   oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
 """
@@ -50,6 +54,7 @@ class RowSpec:
     failure_sources: Optional[tuple[str, ...]] = None
     progress: bool = False
     branches: bool = False
+    loop: bool = False
 
     @property
     def output(self) -> str:
@@ -59,6 +64,9 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
+    if name.endswith("+loop"):
+        base = parse_row(name[: -len("+loop")] + "+branches")
+        return dataclasses.replace(base, name=name, loop=True)
     if name.endswith("+branches"):
         base = parse_row(name[: -len("+branches")] + "+progress")
         return dataclasses.replace(base, name=name, branches=True)
@@ -78,7 +86,7 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress' or '+branches', oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches' or '+loop', oracle, random")
 
 
 class RowScorer(Protocol):

@@ -90,7 +90,9 @@ def _folder(params: dict) -> Dataset:
 
 def _mixed(params: dict) -> Dataset:
     """`kind: mixed`: `sources: [{kind: manifest, ...}, {kind: ssv2, ...}]`, concatenated (e.g.
-    robot clips plus a human domain). Keys other than `sources` apply to every source."""
+    robot clips plus a human domain). Keys other than `sources` apply to every source. A source's
+    `repeat: N` (default 1) lists its clips N times, so the balanced sampler draws them N times as
+    often (a small set that matters, e.g. the planner's own attempts, config/train_loop.yaml)."""
     from a2r_core.data.datasets import ConcatClipDataset
 
     sources = params.pop("sources", None)
@@ -101,8 +103,12 @@ def _mixed(params: dict) -> Dataset:
         if not isinstance(source, dict) or "kind" not in source:
             raise ConfigError(f"kind mixed: sources[{i}] must be a mapping with a `kind`")
         kind = source["kind"]
-        parts.append(build_dataset(kind, {**params, **{k: v for k, v in source.items() if k != "kind"}},
-                                   where=f"sources[{i}]"))
+        repeat = source.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ConfigError(f"kind mixed: sources[{i}].repeat must be an integer >= 1, got {repeat!r}")
+        part = build_dataset(kind, {**params, **{k: v for k, v in source.items() if k not in ("kind", "repeat")}},
+                             where=f"sources[{i}]")
+        parts.extend([part] * repeat)
     return ConcatClipDataset(parts)
 
 

@@ -44,6 +44,13 @@ def test_mixed_kind_concatenates_and_reindexes(clips) -> None:
         build_dataset("mixed", {"num_frames": 4})
     with pytest.raises(ConfigError, match="unknown dataset kind"):
         build_dataset("mixed", {"sources": [{"kind": "nope"}]})
+    # repeat: a source's clips listed N times (drawn N times as often), indices still unique
+    tripled = build_dataset("mixed", {"sources": [{"kind": "manifest", "manifest": str(clips["robot"]), "repeat": 3}],
+                                      "num_frames": 4})
+    assert len(tripled) == 3 * len(robot) and tripled.records == robot.records * 3
+    assert tripled[2 * len(robot)]["index"] == 2 * len(robot)
+    with pytest.raises(ConfigError, match="repeat"):
+        build_dataset("mixed", {"sources": [{"kind": "manifest", "manifest": str(clips["robot"]), "repeat": 0}]})
 
 
 def test_training_on_manifests_writes_a_loadable_checkpoint(clips, tmp_path) -> None:

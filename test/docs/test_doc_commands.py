@@ -142,6 +142,10 @@ RUN: dict[str, Run] = {
     "a2r data branches --tasks drawer-close-v3 button-press-v3 --out data/mw_branches --episodes 5 --workers 2":
         Run(why="1 episode per task instead of 5 (8 pairs, not 40)", sub=(("--episodes 5", "--episodes 1"),),
             expect=(r"generated 8 pairs",)),
+    "a2r data planner --checkpoint checkpoints/a2r-small-metaworld --tasks drawer-close-v3 --seeds 10 11 "
+    "--max-steps 30 --out data/mw_planner": Run(
+        why="one start seed and 3 planning actions (a 30-action episode takes about 15 s)",
+        sub=(("--seeds 10 11 --max-steps 30", "--seeds 10 --max-steps 3"),), expect=(r"ran 1 MPC episodes",)),
     "a2r eval --config my_eval.yaml --out runs/eval_mine [--no-progress]": Run(
         why="the optional part given", sub=(("[--no-progress]", "--no-progress"),)),
     "a2r ros up --config config/reward.yaml --set checkpoint=/path/to/ckpt [--set instructions=\"['open the drawer', "

@@ -70,3 +70,23 @@ def test_branch_rows_add_branch_pairs_to_the_progress_recipe(tmp_path):
     assert MetaWorldData(branches=str(tmp_path)).branch_manifest() == tmp_path / "manifest.jsonl"
     with pytest.raises(ConfigError, match="MetaWorld suite"):
         EvalConfig(synthetic=SyntheticSuite()).train_config(row, "synthetic", {"num_frames": 8}, {"num_frames": 8})
+    loop = parse_row("a2r+loop")
+    assert (loop.progress, loop.branches, loop.loop) == (True, True, True)
+    with pytest.raises(ConfigError, match="give the trained checkpoint"):
+        EvalConfig(synthetic=SyntheticSuite()).train_config(loop, "synthetic", {"num_frames": 8}, {"num_frames": 8})
+
+
+def test_rows_option_keeps_only_the_selected_rows_of_a_config():
+    from pathlib import Path
+
+    from a2r_core.eval.benchmark import load_eval_config
+
+    path = Path(__file__).resolve().parents[2] / "config" / "eval_planning.yaml"
+    cfg = load_eval_config(path, rows=["random", "a2r+branches"])
+    assert cfg.rows == ["a2r+branches", "random"]                 # the config's order
+    assert cfg.metaworld.rows == ["a2r+branches", "random"]
+    assert cfg.metaworld.mpc.rows == ["a2r+branches", "random"]
+    assert set(cfg.metaworld.checkpoints) == {"a2r+branches"}
+    assert load_eval_config(path).rows == load_eval_config(path, rows=None).rows
+    with pytest.raises(ConfigError, match="not rows of this config"):
+        load_eval_config(path, rows=["dvd"])
