@@ -16,6 +16,13 @@ NAME = "data"
 HELP = "generate MetaWorld success/failure clips; benchmark rendering"
 
 
+def _add_clip_output_args(parser: argparse.ArgumentParser) -> None:
+    """--workers, --size, --frames: how rendered clips are made and stored (metaworld, branches)."""
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--size", type=int, default=112, help="frame width = height in pixels (default 112)")
+    parser.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     mw = sub.add_parser("metaworld", help="roll out MetaWorld v3 episodes and save labelled clips",
@@ -37,9 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mw.add_argument("--variants", nargs="+", default=["default"],
                     help="environment variants (see docs/data.md); 'a+b' composes; 'all' = every one")
     mw.add_argument("--seed", type=int, default=0, help="run seed: same seed, same clips (default 0)")
-    mw.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    mw.add_argument("--size", type=int, default=112, help="frame width = height in pixels (default 112)")
-    mw.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
+    _add_clip_output_args(mw)
     mw.add_argument("--horizon", type=int, default=300, help="max steps per episode (default 300)")
     mw.add_argument("--success-tail", type=int, default=0,
                     help="steps kept after the first success before the episode stops (default 0: "
@@ -63,9 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     br.add_argument("--variant", default="default", help="environment variant (default: default)")
     br.add_argument("--seed", type=int, default=0,
                     help="run seed; the one of the expert clips to pair with (default 0)")
-    br.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    br.add_argument("--size", type=int, default=112, help="frame width = height in pixels (default 112)")
-    br.add_argument("--frames", type=int, default=16, help="frames stored per clip (default 16)")
+    _add_clip_output_args(br)
     br.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     pl = sub.add_parser("planner", help="the planner's own attempts (MPC with a checkpoint's reward), "
