@@ -483,8 +483,10 @@ def _build_scorer(spec: RowSpec, cfg: EvalConfig, suite: str, data: dict, task_o
     from a2r_core.train import train
     from a2r_core.training.datasets import build_dataset
 
-    tcfg = cfg.train_config(spec, suite, data["train"], data["val"])
     given = cfg.metaworld.checkpoints.get(spec.name) if suite == "metaworld" else None
+    # a given checkpoint needs no training config, unless its scorer reads the training data (dvd);
+    # +loop rows have none the eval could build
+    tcfg = cfg.train_config(spec, suite, data["train"], data["val"]) if given is None or spec.output == "dvd" else None
     if given is not None:
         best_dir = resolve(given)
         if not (best_dir / "model.safetensors").is_file():

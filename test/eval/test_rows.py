@@ -90,3 +90,16 @@ def test_rows_option_keeps_only_the_selected_rows_of_a_config():
     assert load_eval_config(path).rows == load_eval_config(path, rows=None).rows
     with pytest.raises(ConfigError, match="not rows of this config"):
         load_eval_config(path, rows=["dvd"])
+
+
+def test_a_loop_row_is_scored_from_its_given_checkpoint_without_a_training_config(tmp_path):
+    from pathlib import Path
+
+    from a2r_core.eval.benchmark import _build_scorer, load_eval_config
+    from a2r_core.eval.rows import ModelScorer
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_eval_config(repo / "config" / "eval_planning.yaml", rows=["a2r+loop"])
+    cfg.metaworld.checkpoints["a2r+loop"] = str(repo / "checkpoints" / "a2r-small-metaworld")
+    scorer, info = _build_scorer(cfg.specs[0], cfg, "metaworld", {"train": {}, "val": {}}, {}, tmp_path)
+    assert isinstance(scorer, ModelScorer) and info["given"]
