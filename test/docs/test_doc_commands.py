@@ -94,6 +94,14 @@ SKIP: dict[str, str] = {
     "--out data/default/robot_branches --workers 2": "400 pairs (about 2 minutes); the same command on 2 tasks, "
                                                       "1 episode each, runs above (docs/data.md)",
     "a2r eval --config config/eval_planning.yaml --out runs/eval_planning": "the planning benchmark: hours",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+branches oracle random --out runs/eval_branches":
+        "three rows of the planning benchmark: 25 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop --out runs/eval_loop":
+        "one learned row of the planning benchmark: 15-25 minutes",
+    "a2r data planner --checkpoint runs/branches/best --tasks drawer-close-v3 drawer-open-v3 button-press-v3 "
+    "door-open-v3 window-open-v3 --seeds 10 11 12 13 14 15 16 17 --max-steps 30 --out data/default/robot_planner":
+        "40 MPC episodes (11 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
+    "a2r train --config config/train_loop.yaml --output runs/loop": "about 40 minutes of training",
     "a2r train --config config/train_synthetic.yaml --output runs/synthetic": COVERED.format(
         "test/core/test_train.py::test_synthetic_dataset_is_learned"),
     "a2r train --config config/train_synthetic.yaml --output runs/synthetic --resume":
