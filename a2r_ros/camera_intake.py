@@ -35,6 +35,7 @@ class CameraIntake:
         self.node = Node(f"{node.get_name()}_camera", namespace=node.get_namespace(), context=node.context,
                          use_global_arguments=False, start_parameter_services=False)
         self.subscription = self.node.create_subscription(msg_type, self.topic_name, callback, qos)
+        self._context = node.context
         self.executor = SingleThreadedExecutor(context=node.context)
         self.executor.add_node(self.node)
         self._closed = False
@@ -46,6 +47,11 @@ class CameraIntake:
             self.executor.spin()
         except ExternalShutdownException:
             pass  # the process is shutting down (Ctrl-C): the owner closes us
+        except Exception:  # noqa: BLE001 - see below
+            # A Ctrl-C can shut the context down between rclpy's own check and its next wait,
+            # which then raises RCLError ("context is not valid") instead: the same shutdown.
+            if self._context.ok() and not self._closed:
+                raise
 
     def close(self) -> None:
         if self._closed:
