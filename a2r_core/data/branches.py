@@ -132,39 +132,25 @@ def _deviation_actions(kind: str, expert, env, steps: int, config: BranchConfig,
 
 def generate_pair(spec: BranchSpec, config: BranchConfig) -> ClipRecord:
     """Roll out the expert, branch it at a random step, render and write both clips."""
-    from a2r_core.data import generate as gen
-    from a2r_core.data.instructions import pick
+    from a2r_core.data.generate import cached_env, rollout
     from a2r_core.data.video_io import write_video
     from a2r_core.sim.policies import expert as make_expert
 
-    if gen._CACHE is None or gen._CACHE.size != config.size:
-        close_envs()
-        gen._CACHE = gen._EnvCache(config.size)
-    env = gen._CACHE.get(EpisodeSpec("robot", spec.task, spec.variant, "expert", spec.index), config.horizon)
+    episode = EpisodeSpec("robot", spec.task, spec.variant, "expert", spec.index)
+    env = cached_env(episode, config.size, config.horizon)
     seed = spec.episode_seed(config.seed)
     rng = np.random.default_rng([seed, 3, spec.branch])
-    instruction = pick(spec.task, np.random.default_rng([seed, 2]))
-
-    # The expert's episode, kept future_steps past its first success (a late branch still has a
-    # continuation), as a2r data metaworld would roll it out.
-    expert = make_expert(spec.task)
-    obs = env.reset(seed)
-    states, rewards, first = [env.get_state()], [0.0], None
-    for t in range(config.horizon):
-        result = env.step(np.clip(expert.get_action(obs), -1.0, 1.0))
-        obs = result.obs
-        states.append(env.get_state())
-        rewards.append(result.reward)
-        if result.success and first is None:
-            first = t + 1
-        if first is not None and t + 1 >= first + config.future_steps:
-            break
+    # The expert's episode as `a2r data metaworld` rolls it out, kept future_steps past its first
+    # success so a late branch still has a continuation.
+    run = rollout(env, episode, config.seed, config.horizon, config.future_steps, (spec.task,))
+    states, rewards, first, instruction = run.states, run.rewards, run.first_success_step, run.instruction
     done = first if first is not None else len(states) - 1
     k = int(rng.integers(0, max(1, min(done, len(states) - 1 - config.future_steps) + 1)))
     end = min(k + config.future_steps, len(states) - 1)
     continuation = states[: end + 1]
 
     # The deviation from the same state: replay the expert to k (deterministic), then deviate.
+    expert = make_expert(spec.task)
     obs = env.reset(seed)
     for _ in range(k):
         obs = env.step(np.clip(expert.get_action(obs), -1.0, 1.0)).obs

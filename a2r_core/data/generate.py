@@ -206,15 +206,20 @@ def close_envs() -> None:
         _CACHE = None
 
 
+def cached_env(spec: EpisodeSpec, size: int, horizon: int):
+    """This process's MetaWorldEnv for spec's (task, variant, domain) at `size` px (see _EnvCache)."""
+    global _CACHE
+    if _CACHE is None or _CACHE.size != size:
+        close_envs()
+        _CACHE = _EnvCache(size)
+    return _CACHE.get(spec, horizon)
+
+
 def generate_clip(spec: EpisodeSpec, config: GenerateConfig, all_tasks: Sequence[str]) -> ClipRecord:
     """Roll out, render and write one clip; return its manifest record (path relative to out_dir)."""
     from a2r_core.data.video_io import write_video
 
-    global _CACHE
-    if _CACHE is None or _CACHE.size != config.size:
-        close_envs()
-        _CACHE = _EnvCache(config.size)
-    env = _CACHE.get(spec, config.horizon)
+    env = cached_env(spec, config.size, config.horizon)
     result = rollout(env, spec, config.seed, config.horizon, config.success_tail, all_tasks)
     sample_steps = np.round(np.linspace(0, len(result.states) - 1, config.frames)).astype(int)
     frames = env.render_states([result.states[i] for i in sample_steps])

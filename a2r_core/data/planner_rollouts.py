@@ -18,6 +18,7 @@ clip rule, at the planner's render size. Start seeds must not be the eval's (300
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ def collect(config: PlannerRolloutConfig, progress: bool = True) -> tuple[int, i
     done = {r.extra.get("clip_id"): r for r in existing if (out / r.path).is_file()}
     reward = RewardModel.load(config.checkpoint)
     env_steps = episode_env_steps(config.max_steps, config.cem)
+    cem = CEMConfig(**config.cem)
     todo = [(t, s) for t in config.tasks for s in config.seeds if clip_id(t, config.variant, s) not in done]
     started = time.perf_counter()
     new: list[ClipRecord] = []
@@ -90,11 +92,11 @@ def collect(config: PlannerRolloutConfig, progress: bool = True) -> tuple[int, i
         with rollout_pool("metaworld", task, config.variant, config.image_size, env_steps, config.workers) as pool:
             for seed in seeds:
                 with rollout_model("metaworld", task, config.variant, config.image_size, seed, env_steps) as model:
-                    planner = CEMPlanner(CEMConfig(**{"seed": seed, **config.cem}), model,
+                    planner = CEMPlanner(dataclasses.replace(cem, seed=seed), model,
                                          ClipRewardScorer(reward.reward_for, model.instruction), pool=pool)
                     result = run_mpc(model, planner, max_steps=config.max_steps)
                     frames = result.frames[clip_indices(len(result.frames), config.frames)]
-                    dt = float(model.env.dt) * CEMConfig(**config.cem).action_repeat
+                    dt = float(model.env.dt) * cem.action_repeat
                     instruction = model.instruction
                 ident = clip_id(task, config.variant, seed)
                 path = f"clips/{ident}.mp4"
@@ -107,7 +109,7 @@ def collect(config: PlannerRolloutConfig, progress: bool = True) -> tuple[int, i
                     extra={"clip_id": ident, "source": "planner", "planner_reward": str(config.checkpoint),
                            "executed_actions": int(len(result.actions)), "success_step": result.success_step,
                            "actions": [[float(a) for a in row] for row in result.actions],
-                           "action_repeat": CEMConfig(**config.cem).action_repeat,
+                           "action_repeat": cem.action_repeat,
                            "size": config.image_size,
                            "dense_reward_end": round(float(result.infos[-1].get("dense_reward", float("nan"))), 5)
                            if result.infos else None})
