@@ -49,6 +49,7 @@ from a2r_core.losses import LossLabels, Objective, dvd_reward
 from a2r_core.training import state as train_state
 from a2r_core.training.config import TrainConfig
 from a2r_core.training.datasets import build_dataset
+from a2r_core.training.init_weights import load_initial_weights
 from a2r_core.training.logs import RunLogger
 from a2r_core.training.branch_pairs import BranchPairs
 from a2r_core.training.progress import clip_rewards, make_progress_batch, progress_loss
@@ -250,7 +251,10 @@ class Trainer:
         _fill_model_tasks(cfg, records)
         self.task_ids = {t: i for i, t in enumerate(sorted({r.task for r in records}))}
 
-        self.model = Adapt2Reward(cfg.model).to(self.device)
+        self.model = Adapt2Reward(cfg.model)
+        if cfg.init_from and not resume:  # fine-tuning; a resumed run has its own weights in last/
+            load_initial_weights(self.model, cfg.init_from)
+        self.model = self.model.to(self.device)
         self.objective = Objective(cfg.loss, cfg.model.embed_dim).to(self.device)
         self.step_module = _TrainStep(self.model, self.objective)
         self.optimizer = torch.optim.AdamW(_param_groups(self.step_module, cfg.optim.weight_decay),

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: output_dir from the config)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the output directory from its last/ checkpoint")
+    parser.add_argument("--init-from", metavar="CHECKPOINT", default=None,
+                        help="start from this checkpoint's weights (fine-tuning; overrides init_from in the config)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="override optim.epochs (the schedule length) from the config")
 
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise ConfigError(f"--epochs: must be >= 1, got {args.epochs}")
         config.optim = dataclasses.replace(config.optim, epochs=args.epochs)
+    if args.init_from is not None:
+        config = dataclasses.replace(config, init_from=args.init_from)
     result = train(config, output_dir=args.output, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only rank 0 reports
         return 0

@@ -141,6 +141,8 @@ class TrainConfig:
     output_dir: str = "runs/train"
     seed: int = 0
     val_metric: str = "auto"
+    init_from: Optional[str] = None  # a checkpoint directory whose weights the run starts from
+
 
     def __post_init__(self) -> None:
         from a2r_core.model import A2RConfig
@@ -149,6 +151,8 @@ class TrainConfig:
             self.model = A2RConfig()
         if not isinstance(self.model, A2RConfig):
             raise ConfigError(f"model: expected an A2RConfig, got {type(self.model).__name__}")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ConfigError(f"init_from: must be a checkpoint directory (a string), got {self.init_from!r}")
         if self.val_metric not in VAL_METRICS:
             raise ConfigError(f"val_metric: must be one of {', '.join(VAL_METRICS)}, got {self.val_metric!r}")
         if self.val_metric == "auroc_dvd" and self.loss.objective != "dvd":
@@ -191,7 +195,7 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(raw).__name__}")
     sections = {"data": DataConfig, "sampler": SamplerConfig, "loss": ObjectiveConfig,
                 "optim": OptimConfig, "clustering": ClusterConfig, "runtime": RuntimeConfig}
-    known = set(sections) | {"model", "output_dir", "seed", "val_metric"}
+    known = set(sections) | {"model", "output_dir", "seed", "val_metric", "init_from"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; known: {sorted(known)}")
@@ -205,7 +209,7 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
             if not isinstance(model_raw, dict):
                 raise ConfigError(f"{source}: model: must be a mapping")
             kwargs["model"] = A2RConfig.from_dict(model_raw)
-        for key in ("output_dir", "seed", "val_metric"):
+        for key in ("output_dir", "seed", "val_metric", "init_from"):
             if key in raw:
                 kwargs[key] = raw[key]
         return TrainConfig(**kwargs)

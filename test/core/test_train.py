@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -276,3 +277,50 @@ def test_torchrun_two_processes_on_cpu(tmp_path) -> None:
     # each rank trained on its own shard: 2 batches per rank per epoch -> 4 optimizer steps logged
     rows = list(csv.DictReader((tmp_path / "ddp" / "steps.csv").open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+
+
+# -- fine-tuning (init_from) -----------------------------------------------------------------------
+
+def test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch(tmp_path, capsys) -> None:
+    from a2r_core.errors import CheckpointError
+    from a2r_core.model import load_checkpoint
+    from a2r_core.train import Trainer
+
+    train(config_from_dict(tiny(optim={"epochs": 1})), output_dir=tmp_path / "base")
+    base = load_checkpoint(tmp_path / "base" / "best")[0].state_dict()
+
+    def first_weights(cfg: dict, out: str) -> dict[str, torch.Tensor]:
+        trainer = Trainer(config_from_dict(cfg), output_dir=tmp_path / out)
+        try:
+            return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        finally:
+            trainer.close()
+
+    # another seed: a fresh model differs from the checkpoint, the fine-tuned one starts equal to it
+    fresh = first_weights(tiny(seed=5), "fresh")
+    tuned = first_weights(tiny(seed=5, init_from=str(tmp_path / "base" / "best")), "tuned")
+    learned = [k for k in base if base[k].is_floating_point() and not torch.equal(base[k], fresh[k])]
+    assert learned, "the check below would be vacuous"
+    assert all(torch.equal(base[k], tuned[k]) for k in base)
+
+    # other robot tasks (each owns a prompt row) or another architecture: refused before training
+    other_tasks = tiny(init_from=str(tmp_path / "base" / "best"))
+    other_tasks["data"]["train"]["robot_tasks"] = 3
+    with pytest.raises(CheckpointError, match="robot tasks"):
+        first_weights(other_tasks, "tasks")
+    wider = tiny(init_from=str(tmp_path / "base" / "best"))
+    wider["model"]["video_width"] = 64
+    with pytest.raises(CheckpointError, match="does not match"):
+        first_weights(wider, "wider")
+    with pytest.raises(ConfigError, match="init_from"):
+        config_from_dict(tiny(init_from=""))
+
+    # the CLI flag: a fine-tuning run trains on from the weights and writes its own checkpoints
+    config = write_yaml(tmp_path / "c.yaml", tiny(optim={"epochs": 1}))
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "cli"),
+                 "--init-from", str(tmp_path / "base" / "best")]) == 0
+    assert (tmp_path / "cli" / "best" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "cli" / "train_config.json").read_text())["init_from"] == str(tmp_path / "base" / "best")
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "cli2"),
+                 "--init-from", str(tmp_path / "missing")]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -102,6 +102,9 @@ SKIP: dict[str, str] = {
     "door-open-v3 window-open-v3 --seeds 10 11 12 13 14 15 16 17 --max-steps 30 --out data/default/robot_planner":
         "40 MPC episodes (11 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
     "a2r train --config config/train_loop.yaml --output runs/loop": "about 40 minutes of training",
+    "a2r train --config config/train_loop2.yaml --output runs/loop2":
+        "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
+        "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r train --config config/train_synthetic.yaml --output runs/synthetic": COVERED.format(
         "test/core/test_train.py::test_synthetic_dataset_is_learned"),
     "a2r train --config config/train_synthetic.yaml --output runs/synthetic --resume":
