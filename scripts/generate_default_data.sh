@@ -9,6 +9,7 @@
 #   test_seen      : training tasks, default environment, new seeds             -> 70 clips
 #   test_new_envs  : training tasks, the 4 held-out variants, new seeds         -> 140 clips
 #   test_new_tasks : 5 tasks the robot never trained on (alt domain only), default env -> 70 clips
+#   test_new_tasks_2: 5 other such tasks, seeds apart (a second new-task set)      -> 70 clips
 # The test_* sets are never used for training or selection; `a2r eval` reports on them.
 # Resumable (re-running skips finished clips) and deterministic from the seeds below.
 # Usage: scripts/generate_default_data.sh [OUT_DIR (default data/default)] [WORKERS (default 2)]
@@ -17,6 +18,7 @@ OUT="${1:-data/default}"
 WORKERS="${2:-2}"
 TASKS=(drawer-close-v3 drawer-open-v3 button-press-v3 door-open-v3 window-open-v3)
 NEW_TASKS=(button-press-topdown-v3 door-close-v3 window-close-v3 faucet-open-v3 handle-press-v3)
+NEW_TASKS_2=(faucet-close-v3 handle-pull-v3 plate-slide-v3 coffee-button-v3 door-lock-v3)
 HELD_OUT=(cam_left table_dark light_dim distractors)
 ALT_LOOKS=(default table_white light_bright cam_high floor_blue)
 a2r data metaworld --tasks "${TASKS[@]}" --out "$OUT/robot" --episodes-per-source 20 --workers "$WORKERS"
@@ -30,3 +32,5 @@ a2r data metaworld --tasks "${TASKS[@]}" --out "$OUT/test_new_envs" --episodes-p
   --variants "${HELD_OUT[@]}" --workers "$WORKERS" --seed 3
 a2r data metaworld --tasks "${NEW_TASKS[@]}" --out "$OUT/test_new_tasks" --episodes-per-source 2 \
   --workers "$WORKERS" --seed 4
+a2r data metaworld --tasks "${NEW_TASKS_2[@]}" --out "$OUT/test_new_tasks_2" --episodes-per-source 2 \
+  --workers "$WORKERS" --seed 5

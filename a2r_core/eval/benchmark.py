@@ -40,18 +40,15 @@ from a2r_core.dataclass_config import build_dataclass, read_yaml_mapping
 from a2r_core.errors import ConfigError
 from a2r_core.output_dirs import published_dir
 from a2r_core.eval import online
-from a2r_core.eval.cells import cell, score_clips
+from a2r_core.eval.cells import COLUMN_KINDS, Column, cell, score_clips  # noqa: F401 (Column: tests)
 from a2r_core.eval.cells import prefix_lengths as _prefix_lengths  # noqa: F401 (tests, older callers)
 from a2r_core.eval.clips import (
     PYBULLET_POLICIES,
-    EvalClip,
-    metaworld_candidate_groups,
-    metaworld_clips,
     pybullet_clips,
     synthetic_clips,
     synthetic_task_instructions,
 )
-from a2r_core.eval.metaworld import MetaWorldSuite, resolve
+from a2r_core.eval.metaworld import MetaWorldSuite, metaworld_columns, resolve
 from a2r_core.eval.rows import (
     DVDScorer,
     ModelScorer,
@@ -61,9 +58,6 @@ from a2r_core.eval.rows import (
     RowSpec,
     parse_row,
 )
-
-COLUMN_KINDS = ("seen tasks / seen env", "seen tasks / new env", "new tasks (second domain only)")
-
 
 @dataclass
 class MPCSettings:
@@ -364,25 +358,6 @@ def load_eval_config(path: str | Path, rows: Optional[Sequence[str]] = None) -> 
 
 # ---- columns -------------------------------------------------------------------------------------
 
-@dataclass
-class Column:
-    """A column: its clips, the candidate instructions for discrimination (one per task), and the
-    instruction -> task map of the suite."""
-
-    suite: str
-    name: str
-    kind: str
-    clips: list[EvalClip]
-    candidates: dict[str, str]
-    online: bool = False
-    per_variant: bool = False  # also one sub-column `<key>:<variant>` per clip variant
-
-
-    @property
-    def key(self) -> str:
-        return f"{self.suite}/{self.name}"
-
-
 def _synthetic_columns(s: SyntheticSuite) -> tuple[list[Column], dict[str, str], dict]:
     test = s.test_params()
     instr = synthetic_task_instructions(test)
@@ -408,30 +383,6 @@ def _pybullet_columns(s: PybulletSuite) -> tuple[list[Column], dict[str, str], d
         cols.append(Column("pybullet", variant, kind, clips, candidates, online=s.best_of_n))
     task_of = {text: t for t, v in instr.items() for text in v}
     return cols, task_of, {"train": s.split(s.train_seeds), "val": s.split(s.val_seeds)}
-
-
-def _metaworld_columns(s: MetaWorldSuite, dirs: dict[str, Path], default_train: dict,
-                       progress: bool) -> tuple[list[Column], dict[str, str], dict]:
-    from a2r_core.data import instructions
-
-    seen = metaworld_clips(dirs["test_seen"], progress=progress)
-    new_envs = metaworld_clips(dirs["test_new_envs"], progress=progress)
-    new_tasks = metaworld_clips(dirs["test_new_tasks"], progress=progress)
-    groups = []
-    if s.best_of_n is not None:
-        b = s.best_of_n
-        groups = metaworld_candidate_groups(b.tasks, b.seeds, b.variant, s.image_size, b.frames or s.frames, b.horizon,
-                                            b.policies, b.other_tasks, progress=progress)
-    tasks = sorted({c.task for c in seen + new_envs + new_tasks + groups})
-    candidates = {t: instructions.canonical(t) for t in tasks}
-    cols = [Column("metaworld", "seen", COLUMN_KINDS[0], seen, candidates),
-            Column("metaworld", "new_envs", COLUMN_KINDS[1], new_envs, candidates, per_variant=s.per_variant),
-            Column("metaworld", "new_tasks", COLUMN_KINDS[2], new_tasks, candidates)]
-    if groups:
-        cols.append(Column("metaworld", "best_of_n", COLUMN_KINDS[0], groups, candidates, online=True))
-    task_of = {text: t for t in tasks for text in instructions.paraphrases(t)}
-    base = s.read_train_config()[0]
-    return cols, task_of, s.data_params(dirs, base if base is not None else default_train)
 
 
 # ---- scoring -------------------------------------------------------------------------------------
@@ -518,7 +469,7 @@ def _suites(cfg: EvalConfig, tmp: Path) -> list[tuple]:
     if cfg.metaworld is not None:
         m = cfg.metaworld
         dirs = m.data.check() if m.data is not None else m.generate.run(tmp / "data" / "metaworld", cfg.progress)
-        suites.append(("metaworld",) + _metaworld_columns(m, dirs, cfg.train, cfg.progress))
+        suites.append(("metaworld",) + metaworld_columns(m, dirs, cfg.train, cfg.progress))
     return suites
 
 
@@ -562,7 +513,8 @@ def run_benchmark(cfg: EvalConfig, out_dir: str | Path, profile: str = "custom")
             for c in cols:
                 results["columns"].append({"key": c.key, "suite": name, "name": c.name, "kind": c.kind,
                                            "online": c.online, "n_clips": len(c.clips),
-                                           "n_success": sum(x.success for x in c.clips)})
+                                           "n_success": sum(x.success for x in c.clips),
+                                           "candidate_tasks": sorted(c.candidates)})
                 if c.per_variant:
                     for v in sorted({x.variant for x in c.clips}):
                         part = [x for x in c.clips if x.variant == v]

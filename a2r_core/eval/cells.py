@@ -21,7 +21,26 @@ from a2r_core.eval import metrics, online
 from a2r_core.eval.clips import EvalClip
 from a2r_core.eval.rows import RowScorer
 
+COLUMN_KINDS = ("seen tasks / seen env", "seen tasks / new env", "new tasks (second domain only)")
 CURVE_POINTS = 10  # reward curves are resampled to this many points of normalised episode time
+
+
+@dataclass
+class Column:
+    """A column: its clips and the candidate instructions of its instruction discrimination (task ->
+    the one instruction that stands for it; top-1 is the true task against these)."""
+
+    suite: str
+    name: str
+    kind: str
+    clips: list[EvalClip]
+    candidates: dict[str, str]
+    online: bool = False
+    per_variant: bool = False  # also one sub-column `<key>:<variant>` per clip variant
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.name}"
 
 
 def curve(values: np.ndarray) -> np.ndarray:

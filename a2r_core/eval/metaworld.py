@@ -14,6 +14,10 @@ Data layout (scripts/generate_default_data.sh; all six are `a2r data metaworld` 
   test_seen       column metaworld/seen: seen tasks, seen env, new seeds
   test_new_envs   column metaworld/new_envs: seen tasks, held-out variants (+ one column per variant)
   test_new_tasks  column metaworld/new_tasks: tasks the robot never trained on (alt domain only)
+  test_new_tasks_2 (optional) column metaworld/new_tasks_2: a second set of such tasks, seeds apart,
+                  so that one lucky set of new tasks cannot carry the number
+A new-task column's instruction top-1 is among its own tasks (5-way for the default sets); the
+seen columns' is among every task of the suite.
 Relative paths are taken from the current directory, else from the source tree's root.
 """
 
@@ -28,6 +32,8 @@ from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 
 DATA_DIRS = ("robot", "alt", "val", "test_seen", "test_new_envs", "test_new_tasks")
+OPTIONAL_DIRS = ("test_new_tasks_2",)
+NEW_TASK_SETS = ("test_new_tasks", "test_new_tasks_2")  # data directory -> column name without "test_"
 GENERATE_SCRIPT = "scripts/generate_default_data.sh"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +49,7 @@ def resolve(path: str | Path) -> Path:
 
 @dataclass
 class MetaWorldData:
-    """The six data directories (see the module docstring); defaults: data/default/*."""
+    """The data directories (see the module docstring); defaults: data/default/*."""
 
     robot: str = "data/default/robot"
     alt: str = "data/default/alt"
@@ -51,6 +57,7 @@ class MetaWorldData:
     test_seen: str = "data/default/test_seen"
     test_new_envs: str = "data/default/test_new_envs"
     test_new_tasks: str = "data/default/test_new_tasks"
+    test_new_tasks_2: Optional[str] = None  # a second new-task set (scripts/generate_default_data.sh)
     branches: Optional[str] = None   # `a2r data branches` output, for ROW+branches rows
 
     def branch_manifest(self) -> Path:
@@ -64,7 +71,8 @@ class MetaWorldData:
         return path
 
     def dirs(self) -> dict[str, Path]:
-        return {name: resolve(getattr(self, name)) for name in DATA_DIRS}
+        names = DATA_DIRS + tuple(n for n in OPTIONAL_DIRS if getattr(self, n) is not None)
+        return {name: resolve(getattr(self, name)) for name in names}
 
     def check(self) -> dict[str, Path]:
         """The directories, each holding a manifest; ConfigError naming the generator otherwise."""
@@ -86,6 +94,7 @@ class MetaWorldGenerate:
 
     tasks: list[str] = field(default_factory=lambda: ["drawer-close-v3", "button-press-v3"])
     new_tasks: list[str] = field(default_factory=lambda: ["door-close-v3"])
+    new_tasks_2: list[str] = field(default_factory=list)  # a second new-task set (empty: none)
     held_out_variants: list[str] = field(default_factory=lambda: ["cam_left"])
     alt_variants: list[str] = field(default_factory=lambda: ["default"])
     episodes_per_source: int = 1
@@ -100,10 +109,10 @@ class MetaWorldGenerate:
 
         if not self.tasks or not self.new_tasks:
             raise ConfigError("metaworld.generate: tasks and new_tasks must be non-empty")
-        if set(self.tasks) & set(self.new_tasks):
-            raise ConfigError(f"metaworld.generate: new_tasks must not be training tasks: "
-                              f"{sorted(set(self.tasks) & set(self.new_tasks))}")
-        for t in self.tasks + self.new_tasks:
+        shared = (set(self.tasks) & set(self.new_tasks + self.new_tasks_2)) | (set(self.new_tasks) & set(self.new_tasks_2))
+        if shared:
+            raise ConfigError(f"metaworld.generate: tasks, new_tasks and new_tasks_2 must not share tasks: {sorted(shared)}")
+        for t in self.tasks + self.new_tasks + self.new_tasks_2:
             check_task(t)
         if not self.held_out_variants or not self.alt_variants:
             raise ConfigError("metaworld.generate: held_out_variants and alt_variants must be non-empty")
@@ -114,15 +123,16 @@ class MetaWorldGenerate:
         self.configs(Path("."))  # GenerateConfig's own checks (size, frames, horizon, ...)
 
     def configs(self, root: Path) -> dict:
-        """name -> GenerateConfig of each of the six directories under `root`."""
+        """name -> GenerateConfig of each data directory under `root`."""
         from a2r_core.data.generate import GenerateConfig
 
         common = {"episodes_per_source": self.episodes_per_source, "size": self.size, "frames": self.frames,
                   "horizon": self.horizon}
         tasks, held = tuple(self.tasks), tuple(self.held_out_variants)
-        return {
+        out = {
             "robot": GenerateConfig(tasks=tasks, out_dir=str(root / "robot"), seed=self.seed, **common),
-            "alt": GenerateConfig(tasks=tasks + tuple(self.new_tasks), out_dir=str(root / "alt"), domain="alt",
+            "alt": GenerateConfig(tasks=tasks + tuple(self.new_tasks + self.new_tasks_2), out_dir=str(root / "alt"),
+                                  domain="alt",
                                   variants=tuple(self.alt_variants), seed=self.seed, **common),
             "val": GenerateConfig(tasks=tasks, out_dir=str(root / "val"), variants=held, seed=self.seed + 1, **common),
             "test_seen": GenerateConfig(tasks=tasks, out_dir=str(root / "test_seen"), seed=self.seed + 2, **common),
@@ -131,6 +141,10 @@ class MetaWorldGenerate:
             "test_new_tasks": GenerateConfig(tasks=tuple(self.new_tasks), out_dir=str(root / "test_new_tasks"),
                                              seed=self.seed + 4, **common),
         }
+        if self.new_tasks_2:
+            out["test_new_tasks_2"] = GenerateConfig(tasks=tuple(self.new_tasks_2), out_dir=str(root / "test_new_tasks_2"),
+                                                     seed=self.seed + 5, **common)
+        return out
 
     def run(self, root: Path, progress: bool = False) -> dict[str, Path]:
         from a2r_core.data.generate import generate
@@ -185,6 +199,7 @@ class MetaWorldSuite:
     checkpoints: row -> checkpoint directory evaluated instead of training that row; image_size: the
     best-of-N and MPC renders (None: generate.size, else 112); frames: frames per best-of-N clip
     (None: generate.frames, else 16); per_variant: also one column per held-out variant;
+    best_of_n / best_of_n_new_tasks: candidate groups of seen / of new tasks (None: no column);
     planner_view: where the planner's ranking of every non-oracle row is measured
     (a2r_core.eval.planner_view; None: not measured).
     """
@@ -198,6 +213,7 @@ class MetaWorldSuite:
     frames: Optional[int] = None
     per_variant: bool = True
     best_of_n: Optional[MetaWorldBestOfN] = None
+    best_of_n_new_tasks: Optional[MetaWorldBestOfN] = None  # candidate groups of tasks the robot never did
     mpc: Optional[object] = None  # benchmark.MPCSettings (built by EvalConfig, which owns that class)
     planner_view: Optional[object] = None  # planner_view.PlannerViewSettings: the planner's ranking
 
@@ -211,6 +227,12 @@ class MetaWorldSuite:
                               f"{GENERATE_SCRIPT}) and `generate` (a tiny set made in-run)")
         if isinstance(self.best_of_n, dict):
             self.best_of_n = build_dataclass(MetaWorldBestOfN, self.best_of_n, "metaworld.best_of_n")
+        if isinstance(self.best_of_n_new_tasks, dict):
+            try:
+                self.best_of_n_new_tasks = build_dataclass(MetaWorldBestOfN, self.best_of_n_new_tasks,
+                                                           "metaworld.best_of_n_new_tasks")
+            except ConfigError as exc:  # the spec's own checks name metaworld.best_of_n
+                raise ConfigError(str(exc).replace("metaworld.best_of_n:", "metaworld.best_of_n_new_tasks:")) from exc
         if isinstance(self.planner_view, dict):
             from a2r_core.eval.planner_view import PlannerViewSettings
 
@@ -260,3 +282,46 @@ class MetaWorldSuite:
             {"kind": "manifest", "manifest": str(dirs["alt"] / MANIFEST_NAME), "success": True}]}
         val = {**split("val"), "sources": [{"kind": "manifest", "manifest": str(dirs["val"] / MANIFEST_NAME)}]}
         return {"train": train, "val": val}
+
+
+def _groups(s: MetaWorldSuite, spec: Optional[MetaWorldBestOfN], progress: bool) -> list:
+    from a2r_core.eval.clips import metaworld_candidate_groups
+
+    if spec is None:
+        return []
+    return metaworld_candidate_groups(spec.tasks, spec.seeds, spec.variant, s.image_size, spec.frames or s.frames,
+                                      spec.horizon, spec.policies, spec.other_tasks, progress=progress)
+
+
+def metaworld_columns(s: MetaWorldSuite, dirs: dict[str, Path], default_train: dict,
+                      progress: bool) -> tuple[list, dict[str, str], dict]:
+    """(columns, instruction -> task, trainer data params) of the suite. Seen columns discriminate
+    among every task of the suite; each new-task column (and the new-task best-of-N) among its own
+    tasks: "which of the tasks the robot never did is this?" (issue 14's measure)."""
+    from a2r_core.data import instructions
+    from a2r_core.eval.cells import COLUMN_KINDS, Column
+    from a2r_core.eval.clips import metaworld_clips
+
+    seen = metaworld_clips(dirs["test_seen"], progress=progress)
+    new_envs = metaworld_clips(dirs["test_new_envs"], progress=progress)
+    new_sets = {name[len("test_"):]: metaworld_clips(dirs[name], progress=progress)
+                for name in NEW_TASK_SETS if name in dirs}
+    groups, new_groups = _groups(s, s.best_of_n, progress), _groups(s, s.best_of_n_new_tasks, progress)
+    every = seen + new_envs + groups + new_groups + [c for clips in new_sets.values() for c in clips]
+    tasks = sorted({c.task for c in every})
+
+    def among(clips: list) -> dict[str, str]:
+        return {t: instructions.canonical(t) for t in sorted({c.task for c in clips})}
+
+    candidates = among(every)
+    cols = [Column("metaworld", "seen", COLUMN_KINDS[0], seen, candidates),
+            Column("metaworld", "new_envs", COLUMN_KINDS[1], new_envs, candidates, per_variant=s.per_variant)]
+    cols += [Column("metaworld", name, COLUMN_KINDS[2], clips, among(clips)) for name, clips in new_sets.items()]
+    if groups:
+        cols.append(Column("metaworld", "best_of_n", COLUMN_KINDS[0], groups, candidates, online=True))
+    if new_groups:
+        cols.append(Column("metaworld", "best_of_n_new_tasks", COLUMN_KINDS[2], new_groups, among(new_groups),
+                           online=True))
+    task_of = {text: t for t in tasks for text in instructions.paraphrases(t)}
+    base = s.read_train_config()[0]
+    return cols, task_of, s.data_params(dirs, base if base is not None else default_train)

@@ -21,6 +21,7 @@ from a2r_core.training.datasets import build_dataset
 from test_benchmark import TINY_TRAIN, _strict_json  # shared by every eval test
 
 GENERATE = {"tasks": ["drawer-close-v3", "button-press-v3"], "new_tasks": ["door-close-v3"],
+            "new_tasks_2": ["window-close-v3", "faucet-open-v3"],
             "held_out_variants": ["cam_left", "table_dark"], "size": 32, "frames": 6, "horizon": 150}
 TASKS = {"drawer-close-v3": ["close the drawer"], "button-press-v3": ["press the button"]}
 
@@ -54,6 +55,9 @@ def run(tmp_path_factory, checkpoint) -> tuple[Path, dict]:
            "metaworld": {"generate": GENERATE, "checkpoints": {"a2r": str(checkpoint)},
                          "best_of_n": {"tasks": ["drawer-close-v3"], "other_tasks": ["button-press-v3"],
                                        "seeds": [1000], "horizon": 150},
+                         "best_of_n_new_tasks": {"tasks": ["door-close-v3"], "other_tasks": ["window-close-v3"],
+                                                 "policies": ["expert", "other_experts", "random"],
+                                                 "seeds": [1001], "horizon": 150},
                          "mpc": {"rows": ["a2r", "oracle"], "tasks": ["drawer-close-v3"], "seeds": [300],
                                  "max_steps": 15, "cem": {"horizon": 6, "samples": 16, "iterations": 2, "elites": 4,
                                                           "execute_steps": 3, "max_clip_frames": 6}}}}
@@ -71,15 +75,27 @@ def test_metaworld_columns_cells_and_report(run):
                      "metaworld/new_envs:cam_left": "seen tasks / new env",
                      "metaworld/new_envs:table_dark": "seen tasks / new env",
                      "metaworld/new_tasks": "new tasks (second domain only)",
-                     "metaworld/best_of_n": "seen tasks / seen env"}
+                     "metaworld/new_tasks_2": "new tasks (second domain only)",
+                     "metaworld/best_of_n": "seen tasks / seen env",
+                     "metaworld/best_of_n_new_tasks": "new tasks (second domain only)"}
     counts = {c["key"]: c["n_clips"] for c in res["columns"]}
     # 7 sources x 1 episode per (task, variant); the per-variant columns split new_envs exactly.
     assert counts["metaworld/seen"] == 14 and counts["metaworld/new_tasks"] == 7
+    assert counts["metaworld/new_tasks_2"] == 14
+    # Seen columns discriminate among every task of the suite, a new-task column among its own tasks.
+    candidates = {c["key"]: c["candidate_tasks"] for c in res["columns"] if "candidate_tasks" in c}
+    every = sorted(GENERATE["tasks"] + GENERATE["new_tasks"] + GENERATE["new_tasks_2"])
+    assert candidates["metaworld/seen"] == every == candidates["metaworld/best_of_n"]
+    assert candidates["metaworld/new_tasks"] == ["door-close-v3"] == candidates["metaworld/best_of_n_new_tasks"]
+    assert candidates["metaworld/new_tasks_2"] == ["faucet-open-v3", "window-close-v3"]
     assert counts["metaworld/new_envs"] == 28 == counts["metaworld/new_envs:cam_left"] * 2
     # The new-task column holds only tasks the robot never trained on.
     robot_tasks = {r.task for r in read_manifest(out / "data/metaworld/robot/manifest.jsonl")}
     new_tasks = {r.task for r in read_manifest(out / "data/metaworld/test_new_tasks/manifest.jsonl")}
+    new_tasks_2 = {r.task for r in read_manifest(out / "data/metaworld/test_new_tasks_2/manifest.jsonl")}
+    alt_tasks = {r.task for r in read_manifest(out / "data/metaworld/alt/manifest.jsonl")}
     assert robot_tasks == set(GENERATE["tasks"]) and new_tasks == {"door-close-v3"}
+    assert new_tasks_2 == set(GENERATE["new_tasks_2"]) and new_tasks | new_tasks_2 <= alt_tasks
     for row in res["rows"]:
         for key in kinds:
             cell = res["cells"][row][key]
@@ -92,6 +108,8 @@ def test_metaworld_columns_cells_and_report(run):
     for row in res["rows"]:
         bon = res["cells"][row]["metaworld/best_of_n"]
         assert bon["n_groups"] == 1 and bon["group_size"] == 7 and bon["best_of_n"] is not None
+        new = res["cells"][row]["metaworld/best_of_n_new_tasks"]  # expert, 1 other expert, random
+        assert new["n_groups"] == 1 and new["group_size"] == 3 and new["best_of_n"] is not None
     md = (out / "results.md").read_text()
     for key in kinds:
         assert key in md
@@ -149,7 +167,7 @@ def test_clips_without_dense_reward_leave_the_oracle_cell_empty(run, tmp_path):
     for r in records:
         r.extra.pop("dense_reward")
     write_manifest(old / "manifest.jsonl", records)
-    dirs = {k: str(data / k) for k in ("robot", "alt", "val", "test_new_envs", "test_new_tasks")}
+    dirs = {k: str(data / k) for k in ("robot", "alt", "val", "test_new_envs", "test_new_tasks", "test_new_tasks_2")}
     raw = {"rows": ["oracle", "random"], "progress": False, "train": TINY_TRAIN,
            "metaworld": {"data": {**dirs, "test_seen": str(old)}, "per_variant": False}}
     res_dir = tmp_path / "out"
@@ -159,6 +177,7 @@ def test_clips_without_dense_reward_leave_the_oracle_cell_empty(run, tmp_path):
     assert seen["auroc"] is None and seen["value_order_spearman"] is None and "dense_reward" in seen["note"]
     assert res["cells"]["oracle"]["metaworld/new_envs"]["auroc"] is not None  # those clips have it
     assert res["cells"]["random"]["metaworld/seen"]["auroc"] is not None
+    assert res["cells"]["random"]["metaworld/new_tasks_2"]["n_clips"] == 14  # the optional second set
     assert "dense_reward" in (res_dir / "results.md").read_text()
     assert not (res_dir / "data").exists()  # named directories: nothing generated
 
@@ -173,6 +192,9 @@ def test_missing_data_directory_names_the_generator(tmp_path):
         run_benchmark(load_eval_config(_write(tmp_path, "e.yaml", raw)), out)
     assert "nowhere" in str(err.value)
     assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+    raw["metaworld"]["data"] = {"test_new_tasks_2": str(tmp_path / "second")}  # optional, but named: must exist
+    with pytest.raises(ConfigError, match="test_new_tasks_2 = .*second"):
+        run_benchmark(load_eval_config(_write(tmp_path, "e.yaml", raw)), out)
 
 
 @pytest.mark.slow  # shares the module's benchmark run (~30-70 s on 2 loaded cores)
@@ -219,7 +241,11 @@ def test_metaworld_config_errors(tmp_path, checkpoint):
         load(generate=GENERATE, rows=["a2r", "oracle"], mpc={"rows": ["random"], "tasks": ["reach-v3"]})
     with pytest.raises(ConfigError, match="train_config"):
         load(generate=GENERATE, train_config=str(tmp_path / "missing.yaml"))
-    with pytest.raises(ConfigError, match="must not be training tasks"):
+    with pytest.raises(ConfigError, match="must not share tasks"):
         load(generate={**GENERATE, "new_tasks": ["drawer-close-v3"]})
+    with pytest.raises(ConfigError, match="must not share tasks.*door-close-v3"):
+        load(generate={**GENERATE, "new_tasks_2": ["door-close-v3"]})
+    with pytest.raises(ConfigError, match="best_of_n_new_tasks"):
+        load(generate=GENERATE, best_of_n_new_tasks={"tasks": []})
     with pytest.raises(ConfigError, match="reach-v9"):
         load(generate=GENERATE, best_of_n={"tasks": ["reach-v9"]})
