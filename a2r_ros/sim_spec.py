@@ -127,8 +127,11 @@ PLANNER_NODE_PARAMETERS: tuple[ParamSpec, ...] = tuple(
 # The reward node in this bring-up scores candidate clips through its service; these are the
 # values config/sim_eval.yaml gives it (the rest keep config/reward.yaml's defaults). The bridge
 # renders a frame per executed action and planning pauses them for seconds: not a stale camera.
+# Nor is it a camera at a rate: one frame per action message, whatever the number of simulator
+# steps in it (the planner sends action_repeat x execute_steps), so the stamps' gaps are multiples
+# of one step and the frame-loss check would read the steps without a frame as lost frames.
 SIM_EVAL_REWARD_OVERRIDES = {"checkpoint": "", "instructions": ["reach the goal position"], "max_query_clips": 32,
-                             "stale_timeout_s": 600.0}
+                             "stale_timeout_s": 600.0, "frame_loss_warn_ratio": 0.0}
 
 METAWORLD_BRIDGE = NodeSpec("metaworld_bridge", "metaworld_bridge", "a2r_ros.metaworld_bridge",
                             "MetaWorldBridge", METAWORLD_BRIDGE_PARAMETERS)
