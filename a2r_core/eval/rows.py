@@ -54,7 +54,7 @@ class RowSpec:
     failure_sources: Optional[tuple[str, ...]] = None
     progress: bool = False
     branches: bool = False
-    loop: bool = False
+    loop: int = 0  # planner-in-the-loop rounds (0: none)
 
     @property
     def output(self) -> str:
@@ -64,9 +64,10 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
-    if name.endswith("+loop"):
-        base = parse_row(name[: -len("+loop")] + "+branches")
-        return dataclasses.replace(base, name=name, loop=True)
+    m = re.fullmatch(r"(.+)\+loop([2-9]?)", name)
+    if m:
+        base = parse_row(m.group(1) + "+branches")
+        return dataclasses.replace(base, name=name, loop=int(m.group(2) or 1))
     if name.endswith("+branches"):
         base = parse_row(name[: -len("+branches")] + "+progress")
         return dataclasses.replace(base, name=name, branches=True)
@@ -86,7 +87,7 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches' or '+loop', oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN', oracle, random")
 
 
 class RowScorer(Protocol):

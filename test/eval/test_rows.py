@@ -71,7 +71,10 @@ def test_branch_rows_add_branch_pairs_to_the_progress_recipe(tmp_path):
     with pytest.raises(ConfigError, match="MetaWorld suite"):
         EvalConfig(synthetic=SyntheticSuite()).train_config(row, "synthetic", {"num_frames": 8}, {"num_frames": 8})
     loop = parse_row("a2r+loop")
-    assert (loop.progress, loop.branches, loop.loop) == (True, True, True)
+    assert (loop.progress, loop.branches, loop.loop) == (True, True, 1)
+    assert parse_row("a2r+loop2").loop == 2 and parse_row("a2r+loop2").branches
+    with pytest.raises(ConfigError, match="unknown row"):
+        parse_row("a2r+loop1x")
     with pytest.raises(ConfigError, match="give the trained checkpoint"):
         EvalConfig(synthetic=SyntheticSuite()).train_config(loop, "synthetic", {"num_frames": 8}, {"num_frames": 8})
 
