@@ -147,6 +147,11 @@ def test_shipped_profiles_load():
         cfg = load_eval_config(ROOT / "config" / name)
         assert cfg.synthetic is not None and cfg.pybullet is not None and "oracle" in cfg.rows
         assert cfg.metaworld is not None and "oracle" in cfg.metaworld.rows and cfg.metaworld.mpc is not None
+    # the full profile and the instruction eval report both new-task sets and new-task best-of-N
+    for name in ("eval_full.yaml", "eval_instructions.yaml"):
+        m = load_eval_config(ROOT / "config" / name).metaworld
+        assert m.data.test_new_tasks_2 and m.best_of_n_new_tasks is not None
+        assert not set(m.best_of_n_new_tasks.tasks) & set(m.best_of_n.tasks)
 
 
 def test_existing_output_directory_is_refused(tmp_path):
