@@ -102,6 +102,18 @@ SKIP: dict[str, str] = {
     "door-open-v3 window-open-v3 --seeds 10 11 12 13 14 15 16 17 --max-steps 30 --out data/default/robot_planner":
         "40 MPC episodes (11 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
     "a2r train --config config/train_loop.yaml --output runs/loop": "about 40 minutes of training",
+    "a2r data metaworld --tasks faucet-close-v3 handle-pull-v3 plate-slide-v3 coffee-button-v3 door-lock-v3 "
+    "--out data/default/test_new_tasks_2 --episodes-per-source 2 --workers 2 --seed 5":
+        "the last line of scripts/generate_default_data.sh (data/default); a2r data metaworld runs in docs/data.md",
+    "a2r data planner --checkpoint runs/loop/best --tasks drawer-close-v3 drawer-open-v3 button-press-v3 "
+    "door-open-v3 window-open-v3 --seeds 18 19 20 21 22 23 24 25 26 27 28 29 --max-steps 30 "
+    "--out data/default/robot_planner2":
+        "60 MPC episodes (20 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop2 --out runs/eval_loop2":
+        "one learned row of the planning benchmark: 15 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r eval --config config/eval_instructions.yaml --out runs/eval_instructions":
+        "every given checkpoint on the offline columns: 16 minutes and data/default; the columns run in "
+        "test/eval/test_metaworld.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
