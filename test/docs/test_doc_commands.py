@@ -114,6 +114,14 @@ SKIP: dict[str, str] = {
     "a2r eval --config config/eval_instructions.yaml --out runs/eval_instructions":
         "every given checkpoint on the offline columns: 16 minutes and data/default; the columns run in "
         "test/eval/test_metaworld.py",
+    "a2r data planner --checkpoint runs/loop2/best --tasks drawer-open-v3 button-press-v3 door-open-v3 "
+    "window-open-v3 --seeds 30 31 32 33 34 35 36 37 38 39 --max-steps 30 --out data/default/robot_planner3":
+        "40 MPC episodes (15-25 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
+    "a2r train --config config/train_loop3.yaml --output runs/loop3":
+        "fine-tunes runs/loop2/best (15 minutes); init_from through the CLI runs in "
+        "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop3 --out runs/eval_loop3":
+        "one learned row of the planning benchmark: 15 minutes; --rows runs in test/eval/test_rows.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
