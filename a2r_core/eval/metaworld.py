@@ -176,17 +176,17 @@ class MetaWorldBestOfN:
         from a2r_core.sim.variants import get_variant
 
         if not self.tasks or not self.seeds:
-            raise ConfigError("metaworld.best_of_n: tasks and seeds must be non-empty")
+            raise ConfigError("tasks and seeds must be non-empty")
         for t in self.tasks + list(self.other_tasks or []):
             check_task(t)
         get_variant(self.variant)
         if self.policies is None:
             self.policies = list(METAWORLD_POLICIES)
         if "expert" not in self.policies or any(p not in METAWORLD_POLICIES for p in self.policies):
-            raise ConfigError(f"metaworld.best_of_n.policies: must include expert and be a subset of "
+            raise ConfigError(f"policies: must include expert and be a subset of "
                               f"{list(METAWORLD_POLICIES)}")
         if self.horizon < 2 or (self.frames is not None and self.frames < 2):
-            raise ConfigError("metaworld.best_of_n: horizon >= 2 and frames >= 2 required")
+            raise ConfigError("horizon >= 2 and frames >= 2 required")
 
 
 @dataclass
@@ -225,14 +225,14 @@ class MetaWorldSuite:
         if (self.data is None) == (self.generate is None):
             raise ConfigError("metaworld: set exactly one of `data` (directories made by "
                               f"{GENERATE_SCRIPT}) and `generate` (a tiny set made in-run)")
-        if isinstance(self.best_of_n, dict):
-            self.best_of_n = build_dataclass(MetaWorldBestOfN, self.best_of_n, "metaworld.best_of_n")
-        if isinstance(self.best_of_n_new_tasks, dict):
-            try:
-                self.best_of_n_new_tasks = build_dataclass(MetaWorldBestOfN, self.best_of_n_new_tasks,
-                                                           "metaworld.best_of_n_new_tasks")
-            except ConfigError as exc:  # the spec's own checks name metaworld.best_of_n
-                raise ConfigError(str(exc).replace("metaworld.best_of_n:", "metaworld.best_of_n_new_tasks:")) from exc
+        for name in ("best_of_n", "best_of_n_new_tasks"):  # one spec type, named by its field in errors
+            if isinstance(getattr(self, name), dict):
+                where = f"metaworld.{name}"
+                try:
+                    setattr(self, name, build_dataclass(MetaWorldBestOfN, getattr(self, name), where))
+                except ConfigError as exc:
+                    msg = str(exc)
+                    raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from exc
         if isinstance(self.planner_view, dict):
             from a2r_core.eval.planner_view import PlannerViewSettings
 
