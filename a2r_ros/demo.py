@@ -59,6 +59,7 @@ from std_msgs.msg import String
 from a2r_core.errors import A2RError, CheckpointError, ConfigError
 from a2r_ros import bringup, dds_profile, sim_spec
 from a2r_ros.image_conversion import stamp_to_ns
+from a2r_ros.node_util import latched_qos
 from a2r_ros.msg import RewardScore
 from a2r_ros.reward_monitor import format_reward
 from a2r_ros.demo_report import Episode, plot, print_summary, summarise
@@ -70,7 +71,6 @@ MAKE_CHECKPOINT = ("make it with `scripts/generate_default_data.sh` (the MetaWor
                    "`a2r train --config config/train_default.yaml --output runs/default`, and pass "
                    "`--checkpoint runs/default/best` (or copy that directory to checkpoints/a2r-small-metaworld)")
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-PLANNER_RESULT_TOPIC = "planner/result"  # a2r_ros.planner_node.RESULT_TOPIC (not imported: it pulls in torch)
 BRING_UP_TIMEOUT_S = 240.0   # three Python processes importing torch / MuJoCo on 2 busy cores
 OPERATOR_TIMEOUT_S = 60.0    # a bridge answer (observation, service) slower than this is a failure
 _NS = 1_000_000_000
@@ -195,7 +195,10 @@ class _Listener(Node):
         self.planner_results: list[dict] = []
         self.create_subscription(RewardScore, "a2r/reward", self._on_reward, RELIABLE)
         self.create_subscription(Image, camera_topic, self._on_frame, qos_profile_sensor_data)
-        self.create_subscription(String, PLANNER_RESULT_TOPIC, self._on_planner_result, RELIABLE)
+        # Latched (sim_spec.PLANNER_RESULT_TOPIC): a result published before this listener matched the
+        # planner process (a short episode can end first on a busy host) still arrives.
+        self.create_subscription(String, sim_spec.PLANNER_RESULT_TOPIC, self._on_planner_result,
+                                 latched_qos(sim_spec.PLANNER_RESULT_DEPTH))
 
     def _on_planner_result(self, msg: String) -> None:
         try:

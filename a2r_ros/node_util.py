@@ -1,5 +1,5 @@
 """Helpers the a2r nodes share: parameter descriptors, the drop-oldest hand-off queue, the reward
-node's counters, the gate that lets a lifecycle transition wait for running callbacks, and the
+node's counters, the latched QoS of result topics, the gate that lets a lifecycle transition wait for running callbacks, and the
 per-reason count of rejected camera frames.
 
 Why here and not in one node: the planner and the simulator bridges declare their parameters with
@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from a2r_ros import bringup_spec
 
@@ -40,6 +41,15 @@ def descriptor_for(spec: bringup_spec.ParamSpec) -> ParameterDescriptor:
     if spec.type == bringup_spec.INTEGER and (spec.min is not None or spec.max is not None):
         descriptor.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)]
     return descriptor
+
+
+def latched_qos(depth: int) -> QoSProfile:
+    """Reliable + transient-local, the last `depth` messages kept: for results published once (the
+    planner's per-episode result), which a subscriber matched after the publish must still get.
+    Publisher and subscriber both use it; a volatile subscriber still matches but sees only later
+    messages."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class DropOldestQueue:

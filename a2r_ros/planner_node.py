@@ -19,8 +19,13 @@ sent must have been applied first); the bridge answers STATE_MISMATCH until they
 planner retries. The loop runs on a worker thread with blocking service calls, so the node must
 be spun by an executor in another thread (`main`, `a2r ros up` and the tests do).
 
+Before its first action the planner waits (up to `service_timeout_s`) until the bridge's action
+subscription has matched its publisher: a reliable message sent before matching is simply not
+delivered, and the planner would then wait for a step that never comes.
+
 Results: one std_msgs/String JSON line per episode on `planner/result` (success, steps, rollouts,
-seconds), and the same dicts in `PlannerNode.results`.
+seconds), latched (transient-local: a late subscriber still gets the last ones, see
+`sim_spec.PLANNER_RESULT_TOPIC`), and the same dicts in `PlannerNode.results`.
 """
 
 from __future__ import annotations
@@ -44,12 +49,12 @@ from a2r_core.planning import CEMConfig, CEMPlanner, RolloutBatch
 from a2r_ros.node_main import run_node
 from a2r_ros import sim_spec
 from a2r_ros.reward_client import RewardQueryError, result_from_response
-from a2r_ros.node_util import descriptor_for
+from a2r_ros.node_util import descriptor_for, latched_qos
 from a2r_ros.service_call import CallStopped, ServiceError, call_service
 from a2r_ros.srv import QueryReward, RolloutCandidates
 
 NODE_NAME = "planner_node"
-RESULT_TOPIC = "planner/result"
+RESULT_TOPIC = sim_spec.PLANNER_RESULT_TOPIC
 _CEM_FIELDS = ("horizon", "samples", "iterations", "elites", "action_repeat", "execute_steps", "init_std",
                "min_std", "momentum", "include_history", "max_clip_frames", "seed")
 
@@ -144,8 +149,7 @@ class PlannerNode(Node):
         self._reward = self.create_client(QueryReward, p["reward_service"], callback_group=group)
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self._action_pub = self.create_publisher(Float32MultiArray, p["action_topic"], reliable)
-        self._result_pub = self.create_publisher(String, RESULT_TOPIC,
-                                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self._result_pub = self.create_publisher(String, RESULT_TOPIC, latched_qos(sim_spec.PLANNER_RESULT_DEPTH))
         self._worker = threading.Thread(target=self._run, name="a2r_planner", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -204,6 +208,20 @@ class PlannerNode(Node):
             scores.append(result.rewards[:, 0])
         return np.concatenate(scores).astype(np.float64)
 
+    def _wait_for_action_subscriber(self) -> None:
+        """Block until someone subscribes to the action topic (the bridge); ServiceError after
+        service_timeout_s. Without this, an action published before DDS matched the two ends is
+        dropped and the step the planner waits for never comes (seen on a loaded 2-core CI host)."""
+        timeout = float(self.params["service_timeout_s"])
+        deadline = time.monotonic() + timeout
+        while self._action_pub.get_subscription_count() == 0:
+            if self._stop.is_set():
+                raise PlannerStopped()
+            if time.monotonic() > deadline:
+                raise ServiceError(f"nobody subscribes to {self._action_pub.topic_name} after {timeout:g} s "
+                                   "(is the simulator bridge running in this namespace?)")
+            time.sleep(0.02)
+
     # -- the MPC loop (worker thread) ------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -248,6 +266,7 @@ class PlannerNode(Node):
             rollouts += plan.rollouts
             best_first.append(plan.best_per_iteration[0])
             best_last.append(plan.best_per_iteration[-1])
+            self._wait_for_action_subscriber()
             for action in plan.actions[: min(cfg.execute_steps, p["max_steps"] - executed)]:
                 rows = np.repeat(action[None].astype(np.float32), cfg.action_repeat, axis=0)
                 self._action_pub.publish(Float32MultiArray(data=rows.reshape(-1).tolist()))

@@ -42,6 +42,12 @@ ROLLOUT_SERVICE = "sim/rollout"
 # The simulator's observation after every applied action message and reset (bridges whose simulator
 # has one: MetaWorld's 39 numbers). What a scripted controller (a2r_ros.scripted_operator) acts on.
 OBSERVATION_TOPIC = "sim/observation"
+# The planner's result per episode (JSON line). Latched: published reliable + transient-local and
+# kept for the last PLANNER_RESULT_DEPTH episodes, so a subscriber that matches the planner after
+# an episode ended (a short episode can end before discovery finishes) still gets it; subscribe
+# with transient-local durability to receive them (a volatile subscriber sees only later ones).
+PLANNER_RESULT_TOPIC = "planner/result"
+PLANNER_RESULT_DEPTH = 10
 
 BRIDGE_COMMON_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_topic", STRING, CAMERA_TOPIC, "Topic of the rendered camera frames (sensor-data QoS)."),

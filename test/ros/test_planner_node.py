@@ -21,6 +21,8 @@ from std_msgs.msg import Float32MultiArray, String
 from a2r_core.errors import ConfigError
 from a2r_core.waiting import wait_until as _wait
 from a2r_ros.metaworld_bridge import MetaWorldBridge
+from a2r_ros.node_util import latched_qos
+from a2r_ros.sim_spec import PLANNER_RESULT_DEPTH
 from a2r_ros.planner_node import PlannerNode
 from a2r_ros.reward_node import RewardNode
 
@@ -100,6 +102,15 @@ def test_planner_scores_through_the_reward_service_and_sends_actions(ros, tiny_c
         assert stack.reward.stats.queries == 2 * SMALL["iterations"]
         assert stack.reward.stats.queries_rejected == 0
         assert stack.results[0]["episode"] == 1
+        # the result is latched: a subscriber that appears after the episode ended still gets it
+        late: list[dict] = []
+        late_node = Node("late_listener", context=ros.context, namespace=stack.ns)
+        late_node.create_subscription(String, "planner/result", lambda m: late.append(json.loads(m.data)),
+                                      latched_qos(PLANNER_RESULT_DEPTH))
+        stack.nodes.insert(0, late_node)
+        stack.executor.add_node(late_node)
+        assert _wait(lambda: len(late) == 1, 30), "a late subscriber did not get the latched result"
+        assert late[0] == stack.results[0]
     finally:
         stack.close()
 
