@@ -98,7 +98,9 @@ def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_s
                 cem: dict, pool=None, stop_on_success: bool = True) -> dict:
     """One MPC episode of `task` from start `seed`: CEM on `reward_fn`, a planner `ClipRewardFn`,
     or "oracle" (the simulator's dense reward) or "random" (seeded uniform scores; neither renders).
-    Returns the episode's record."""
+    Returns the episode's record; with a learned reward it includes `own_state_ranking`, how the
+    reward ranked the candidates at the states this planner reached (planner_view.OwnStateRanking)."""
+    from a2r_core.eval.planner_view import OwnStateRanking
     from a2r_core.planning import (CEMConfig, CEMPlanner, ClipRewardScorer, InfoRewardScorer,
                                    RandomRolloutScorer, run_mpc)
 
@@ -109,11 +111,14 @@ def mpc_episode(reward_fn, sim: str, task: str, seed: int, variant: str, image_s
         elif reward_fn == "random":
             scorer = RandomRolloutScorer(int(seed))
         else:
-            scorer = ClipRewardScorer(reward_fn, model.instruction)
+            scorer = OwnStateRanking(ClipRewardScorer(reward_fn, model.instruction))
         res = run_mpc(model, CEMPlanner(config, model, scorer, pool=pool), max_steps=max_steps,
                       stop_on_success=stop_on_success)
-    return {"task": task, "seed": int(seed), "variant": variant, "success": bool(res.success),
-            "success_step": res.success_step, "rollouts": res.rollouts, "seconds": round(res.seconds, 3)}
+    record = {"task": task, "seed": int(seed), "variant": variant, "success": bool(res.success),
+              "success_step": res.success_step, "rollouts": res.rollouts, "seconds": round(res.seconds, 3)}
+    if isinstance(scorer, OwnStateRanking):
+        record["own_state_ranking"] = scorer.summary()
+    return record
 
 
 def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: Sequence[int], variant: str,
@@ -122,6 +127,8 @@ def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: S
     """MPC success rate of one row over tasks x start seeds (x `variants`, default [variant]) in
     simulator `sim` (see the module docstring), with its 95 % Wilson interval."""
     from tqdm import tqdm
+
+    from a2r_core.eval.planner_view import pool_own_state_ranking
 
     reward_fn = spec.kind if spec.kind in ("oracle", "random") else clip_reward_fn(scorer)
     env_steps = episode_env_steps(max_steps, cem)
@@ -140,5 +147,6 @@ def mpc_success(scorer: RowScorer, spec: RowSpec, tasks: Sequence[str], seeds: S
     wins = sum(e["success"] for e in episodes)
     low, high = metrics.wilson_interval(wins, len(episodes))
     return {"success_rate": wins / len(episodes), "successes": wins, "n": len(episodes), "interval": [low, high],
-            "episodes": episodes, "sim": sim, "variant": variant if not variants else ",".join(looks),
+            "own_state_ranking": pool_own_state_ranking(episodes), "episodes": episodes, "sim": sim,
+            "variant": variant if not variants else ",".join(looks),
             "seconds": round(time.perf_counter() - t0, 3)}

@@ -212,4 +212,47 @@ def planner_view(reward_fn: ClipRewardFn, settings: PlannerViewSettings, progres
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["PlannerViewSettings", "measure_episode", "planner_view", "summarize"]
+class OwnStateRanking:
+    """The planner's view at the planner's OWN states: wraps a planner's scorer and, at every
+    scoring call of an MPC episode (each CEM iteration of each planning step), compares the
+    reward's scores of the candidates with the simulator's dense reward at their ends (in the
+    rollouts' infos, no extra simulation). Why: along expert states a reward can rank a population
+    well while at the states its planner reaches it ranks at chance (docs/planning.md measured
+    both); MPC success depends on the latter."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer = scorer
+        self.needs_frames = scorer.needs_frames
+        self.spearman: list[float] = []
+        self.top1_hits: list[bool] = []
+
+    def __call__(self, batch) -> np.ndarray:
+        scores = self.scorer(batch)
+        dense = np.array([float(i.get("dense_reward", np.nan)) for i in batch.infos], dtype=np.float64)
+        if len(dense) >= 2 and np.all(np.isfinite(dense)):
+            self.spearman.append(_spearman(np.asarray(scores, dtype=np.float64), dense))
+            self.top1_hits.append(bool(dense[int(np.argmax(scores))] >= np.quantile(dense, 0.75)))
+        return scores
+
+    def summary(self) -> dict:
+        """Mean Spearman (calls where both vary), top-1-in-top-quarter rate, calls measured."""
+        rho = [r for r in self.spearman if np.isfinite(r)]
+        return {"spearman": float(np.mean(rho)) if rho else float("nan"),
+                "top1_hit_rate": float(np.mean(self.top1_hits)) if self.top1_hits else float("nan"),
+                "n_calls": len(self.top1_hits), "n_spearman": len(rho), "spearman_sum": float(np.sum(rho))}
+
+
+def pool_own_state_ranking(episodes: Sequence[dict]) -> Optional[dict]:
+    """Episode records' `own_state_ranking` pooled over every scoring call (None: none recorded)."""
+    parts = [e["own_state_ranking"] for e in episodes if e.get("own_state_ranking")]
+    calls = sum(p["n_calls"] for p in parts)
+    if not calls:
+        return None
+    n_rho = sum(p["n_spearman"] for p in parts)
+    hits = sum(p["top1_hit_rate"] * p["n_calls"] for p in parts if p["n_calls"])
+    return {"spearman": sum(p["spearman_sum"] for p in parts) / n_rho if n_rho else float("nan"),
+            "top1_hit_rate": hits / calls, "n_calls": calls, "top1_chance": 0.25}
+
+
+__all__ = ["OwnStateRanking", "PlannerViewSettings", "measure_episode", "planner_view", "pool_own_state_ranking",
+           "summarize"]

@@ -64,6 +64,12 @@ def records(results: dict) -> list[dict]:
         column = f"{suite}/mpc/{m.get('column', m.get('variant', ''))}"
         out.append({"metric": "mpc_success", "row": row, "column": column, "value": m["success_rate"],
                     "n": len(m["episodes"]), "interval": m.get("interval")})
+        own = m.get("own_state_ranking") or {}
+        for metric in ("spearman", "top1_hit_rate"):
+            value = own.get(metric)
+            if value is not None and math.isfinite(value):
+                out.append({"metric": f"mpc_own_state_{metric}", "row": row, "column": column, "value": value,
+                            "n": own.get("n_calls"), "interval": None})
     for key, v in results.get("planner_view", {}).items():
         suite, row = key.split("/", 1)
         for metric in ("spearman", "spearman_where_oracle_varies", "top1_hit_rate"):
@@ -123,14 +129,20 @@ def markdown(results: dict) -> str:
         lines.append("")
     if results.get("mpc"):
         lines += ["## MPC success rate (CEM, simulator state restore as dynamics)", "",
-                  "| suite/row/column | tasks | variant | success rate | 95 % Wilson interval | episodes | seconds |",
-                  "|---|---|---|---|---|---|---|"]
+                  "Ranking at its own states: at every CEM iteration of the run, the row's scores of the "
+                  "candidates against the simulator's dense reward at their ends (Spearman / how often the "
+                  "row's top candidate is in the dense reward's top quarter, chance 0.25); learned rows only.", "",
+                  "| suite/row/column | tasks | variant | success rate | 95 % Wilson interval | episodes | "
+                  "ranking at its own states | seconds |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row, m in results["mpc"].items():
             tasks = ", ".join(dict.fromkeys(e["task"] for e in m["episodes"] if "task" in e))
             ci = m.get("interval")
             interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "n/a"
+            own = m.get("own_state_ranking")
+            ranking = f"{_fmt(own['spearman'])} / {_fmt(own['top1_hit_rate'])}" if own else "n/a"
             lines.append(f"| {row} | {tasks} | {m['variant']} | {_fmt(m['success_rate'])} | {interval} | "
-                         f"{len(m['episodes'])} | {m['seconds']} |")
+                         f"{len(m['episodes'])} | {ranking} | {m['seconds']} |")
         lines.append("")
     if results.get("planner_view"):
         lines += ["## The planner's ranking (a2r_core.eval.planner_view; docs/planning.md)", "",

@@ -118,6 +118,10 @@ def test_quick_profile_end_to_end(tmp_path):
     assert res["mpc"]["pybullet/oracle"]["success_rate"] == 1.0
     assert res["mpc"]["metaworld/oracle"]["success_rate"] == 1.0  # closes the drawer on the env's dense reward
     assert all(len(m["episodes"]) == 1 for m in res["mpc"].values())
+    # the learned row's ranking at the states its own planner reached: one entry per CEM iteration
+    own = res["mpc"]["metaworld/a2r"]["own_state_ranking"]
+    assert own["n_calls"] >= 1 and 0.0 <= own["top1_hit_rate"] <= 1.0
+    assert res["mpc"]["metaworld/oracle"]["own_state_ranking"] is None
     # MetaWorld: the oracle is the dense reward recorded with the clips, best-of-N has its one group.
     mw_oracle = res["cells"]["oracle"]["metaworld/seen"]
     assert mw_oracle["auroc"] is not None and mw_oracle["instruction_top1"] is None

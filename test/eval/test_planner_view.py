@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from a2r_core.errors import ConfigError
-from a2r_core.eval.planner_view import PlannerViewSettings, measure_episode, summarize
+from a2r_core.eval.planner_view import (OwnStateRanking, PlannerViewSettings, measure_episode,
+                                        pool_own_state_ranking, summarize)
+from a2r_core.planning import RolloutBatch
 
 CEM = {"horizon": 4, "samples": 12, "iterations": 1, "elites": 3, "action_repeat": 2, "execute_steps": 2,
        "max_clip_frames": 6}
@@ -51,3 +53,31 @@ def test_settings_are_validated():
         PlannerViewSettings(population=5)
     with pytest.raises(ConfigError, match="horizon"):
         PlannerViewSettings(cem={"horizon": 0})
+
+
+def test_own_state_ranking_compares_scores_with_the_dense_reward_of_each_call():
+    dense = np.array([0.1, 0.4, 0.2, 0.9, 0.3, 0.5, 0.0, 0.8])
+    batch = RolloutBatch(actions=np.zeros((8, 2, 4)), clips=None, infos=[{"dense_reward": d} for d in dense],
+                         successes=np.zeros(8, bool))
+
+    class Scorer:
+        needs_frames = False
+
+        def __init__(self, sign: float) -> None:
+            self.sign = sign
+
+        def __call__(self, b: RolloutBatch) -> np.ndarray:
+            return self.sign * np.array([i["dense_reward"] for i in b.infos])
+
+    good, bad = OwnStateRanking(Scorer(1.0)), OwnStateRanking(Scorer(-1.0))
+    assert np.array_equal(good(batch), dense) and good.needs_frames is False
+    for _ in range(3):
+        bad(batch)
+    assert good.summary()["spearman"] == pytest.approx(1.0) and good.summary()["top1_hit_rate"] == 1.0
+    assert bad.summary()["spearman"] == pytest.approx(-1.0) and bad.summary()["top1_hit_rate"] == 0.0
+    # pooled over scoring calls, not episodes: 1 call at +1, 3 calls at -1
+    pooled = pool_own_state_ranking([{"own_state_ranking": good.summary()}, {"own_state_ranking": bad.summary()},
+                                     {"task": "oracle rows record none"}])
+    assert pooled["n_calls"] == 4 and pooled["spearman"] == pytest.approx(-0.5)
+    assert pooled["top1_hit_rate"] == pytest.approx(0.25)
+    assert pool_own_state_ranking([{"task": "x"}]) is None

@@ -17,7 +17,8 @@ def _results():
                          "kind": "seen tasks / seen env", "n_clips": 4, "n_success": 2}],
             "cells": {"a2r": {"pybullet/default": cell}, "random": {"pybullet/default": dict(cell, auroc=0.5)}},
             "mpc": {"pybullet/a2r": {"success_rate": 0.5, "episodes": [{"task": "push_left"}, {"task": "push_left"}],
-                                     "variant": "default", "seconds": 1.0, "interval": [0.0945, 0.9055]}},
+                                     "variant": "default", "seconds": 1.0, "interval": [0.0945, 0.9055],
+                                     "own_state_ranking": {"spearman": -0.1, "top1_hit_rate": 0.2, "n_calls": 40}}},
             "train": {"pybullet/a2r": {"metric_name": "auroc_reward", "best_metric": 0.6, "epochs": 1, "steps": 2,
                                        "train_seconds": 1.5}},
             "wall_seconds": 3.0}
@@ -35,7 +36,7 @@ def test_report_files_parse(tmp_path):
     assert "| a2r | 0.750 |" in md and "| random | 0.500 |" in md  # the AUROC table
     assert "| a2r | n/a |" in md  # undefined top-1
     assert "| oracle | - |" in md and "| oracle | n/a |" not in md  # not run is not undefined
-    assert "| pybullet/a2r | push_left | default | 0.500 | [0.095, 0.905] | 2 | 1.0 |" in md
+    assert "| pybullet/a2r | push_left | default | 0.500 | [0.095, 0.905] | 2 | -0.100 / 0.200 | 1.0 |" in md
     for key in ("curves", "histograms"):
         img = mpimg.imread(paths[key])
         assert img.ndim == 3 and img.shape[0] > 100
@@ -53,6 +54,8 @@ def test_records_flatten_every_cell_with_n_and_intervals(tmp_path):
                       "interval": None}]
     mpc = [r for r in recs if r["metric"] == "mpc_success"]
     assert mpc[0]["row"] == "a2r" and mpc[0]["n"] == 2 and mpc[0]["interval"] == [0.0945, 0.9055]
+    own = {r["metric"]: (r["value"], r["n"]) for r in recs if r["metric"].startswith("mpc_own_state_")}
+    assert own == {"mpc_own_state_spearman": (-0.1, 40), "mpc_own_state_top1_hit_rate": (0.2, 40)}
     assert {r["metric"] for r in recs if r["column"] == "metaworld/planner_view"} == {
         "planner_view_spearman", "planner_view_top1_hit_rate"}                 # NaN values are left out
     paths = write_all(res, tmp_path)
