@@ -33,7 +33,7 @@ this is plain InfoNCE.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -245,9 +245,10 @@ class ObjectiveConfig:
     rewound from; progress_failures: rank robot failures below the batch's successes of the same
     task; progress_human: also cut prefix pairs from the second domain's demonstrations;
     progress_full_fraction: how often the later cut of a prefix pair is the whole clip.
-    progress_branches: a branch-pair manifest (`a2r data branches`): each step also ranks
-    `progress_branch_pairs` demonstrations' continuations above deviations from the same state
-    (a2r_core.training.branch_pairs), weighted by weights["branch"]; needs `progress`.
+    progress_branches: a branch-pair manifest (`a2r data branches`, `a2r data interventions`) or a
+    list of them: each step also ranks `progress_branch_pairs` continuations above deviations from
+    the same state, drawn from all of them together (a2r_core.training.branch_pairs), weighted by
+    weights["branch"]; needs `progress`.
     """
 
     objective: str = "a2r"
@@ -259,7 +260,7 @@ class ObjectiveConfig:
     progress_failures: bool = True
     progress_human: bool = False
     progress_full_fraction: float = 0.5
-    progress_branches: Optional[str] = None
+    progress_branches: Optional[Union[str, list[str]]] = None
     progress_branch_pairs: int = 8
 
     def __post_init__(self) -> None:
@@ -274,6 +275,12 @@ class ObjectiveConfig:
         self.weights = {name: float(self.weights.get(name, 1.0)) for name in LOSS_NAMES}
         if not 0.0 <= self.progress_full_fraction <= 1.0:
             raise ConfigError(f"loss.progress_full_fraction: must be in [0, 1], got {self.progress_full_fraction!r}")
+        if isinstance(self.progress_branches, str):
+            self.progress_branches = [self.progress_branches]
+        if self.progress_branches is not None and (
+                not self.progress_branches or not all(isinstance(m, str) and m for m in self.progress_branches)):
+            raise ConfigError("loss.progress_branches: a manifest path or a non-empty list of them, "
+                              f"got {self.progress_branches!r}")
         if self.progress_branches is not None and not self.progress:
             raise ConfigError("loss.progress_branches: branch pairs are part of the progress objective; set loss.progress: true")
         if not isinstance(self.progress_branch_pairs, int) or self.progress_branch_pairs < 1:

@@ -86,6 +86,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pl.add_argument("--workers", type=int, default=2, help="rollout worker processes (default 2)")
     pl.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    iv = sub.add_parser("interventions", help="branch pairs from the planner's own states: the expert "
+                                              "takes over vs a deviation (training data for the planner's ranking)",
+                        description="Replay each failed planner attempt (`a2r data planner`) to a random "
+                                    "executed step and write two clips from the episode start: the "
+                                    "scripted expert taking over for --future-steps planning actions, "
+                                    "and a deviation (CEM-like random actions, holding still, or a noisy "
+                                    "expert) from the same state. Same layout as `a2r data branches` "
+                                    "(train with loss.progress_branches). Resumable.")
+    iv.add_argument("--from", dest="planner_manifests", nargs="+", required=True,
+                    help="planner manifests (DIR/manifest.jsonl of `a2r data planner`)")
+    iv.add_argument("--out", required=True, help="output directory (created; resumed if it exists)")
+    iv.add_argument("--branches", type=int, default=3, help="pairs per attempt (default 3)")
+    iv.add_argument("--future-steps", type=int, default=8,
+                    help="planning actions after the branch (default 8: the planner's horizon)")
+    iv.add_argument("--include-successes", action="store_true", help="also branch from attempts that succeeded")
+    iv.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    iv.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    iv.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     bench = sub.add_parser("bench-render", help="frames/s of the MetaWorld renderer (and clips/s)",
                            description="Render a MetaWorld scene offscreen at several sizes with "
                                        "shadows/reflections off and on, and print frames per second; "
@@ -136,6 +155,20 @@ def _run_branches(args: argparse.Namespace) -> int:
     counts = Counter(r.extra["deviation"] + (" (succeeded)" if r.success else "") for r in read_manifest(manifest))
     print(f"generated {generated} pairs in {seconds:.1f} s; {skipped} already present")
     print("deviations: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print(f"manifest: {manifest}")
+    return 0
+
+
+def _run_interventions(args: argparse.Namespace) -> int:
+    from a2r_core.data.interventions import InterventionConfig, generate_interventions, summary
+    from a2r_core.data.manifest import read_manifest
+
+    config = InterventionConfig(planner_manifests=tuple(args.planner_manifests), out_dir=args.out,
+                                branches_per_episode=args.branches, future_planning_steps=args.future_steps,
+                                include_successes=args.include_successes, seed=args.seed, workers=args.workers)
+    generated, skipped, seconds, manifest = generate_interventions(config, progress=not args.no_progress)
+    print(f"generated {generated} pairs in {seconds:.1f} s; {skipped} already present")
+    print("pairs: " + ", ".join(f"{k}={v}" for k, v in summary(read_manifest(manifest)).items()))
     print(f"manifest: {manifest}")
     return 0
 
@@ -223,4 +256,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_branches(args)
     if args.data_command == "planner":
         return _run_planner(args)
+    if args.data_command == "interventions":
+        return _run_interventions(args)
     return _run_bench(args)

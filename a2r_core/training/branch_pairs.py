@@ -1,5 +1,6 @@
 """Branch pairs in training: the demonstration's continuation must score above a deviation that
-left the same state (`loss.progress_branches`; the data: `a2r data branches`, a2r_core.data.branches).
+left the same state (`loss.progress_branches`; the data: `a2r data branches`, a2r_core.data.branches,
+from expert states, and `a2r data interventions`, a2r_core.data.interventions, from the planner's).
 
 Why (beyond the paper, beside the progress objective): the progress objective orders cuts of
 *different* lengths of one episode, and failures below successes; a planner instead compares
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -39,18 +40,21 @@ class BranchPair:
 
 
 class BranchPairs:
-    """The usable pairs of one branch manifest, for training tasks `tasks`."""
+    """The usable pairs of one or more branch manifests, for training tasks `tasks`."""
 
-    def __init__(self, manifest: Union[str, Path], tasks: set[str], per_batch: int) -> None:
-        path = Path(manifest)
-        if not path.is_file():
-            raise ConfigError(f"loss.progress_branches: {path} does not exist (make it with `a2r data branches`)")
-        records = [r for r in read_manifest(path) if not r.success and r.task in tasks]
-        if not records:
-            raise ConfigError(f"loss.progress_branches: {path} has no pairs of the training tasks "
-                              f"({', '.join(sorted(tasks))}) whose deviation failed")
-        self.records = records
-        self.paths = [(resolve_path(path, r), path.resolve().parent / r.extra["pair_path"]) for r in records]
+    def __init__(self, manifests: Union[str, Path, Sequence[Union[str, Path]]], tasks: set[str],
+                 per_batch: int) -> None:
+        self.records, self.paths = [], []
+        for path in [Path(manifests)] if isinstance(manifests, (str, Path)) else [Path(m) for m in manifests]:
+            if not path.is_file():
+                raise ConfigError(f"loss.progress_branches: {path} does not exist (make it with `a2r data branches` "
+                                  "or `a2r data interventions`)")
+            records = [r for r in read_manifest(path) if not r.success and r.task in tasks]
+            if not records:
+                raise ConfigError(f"loss.progress_branches: {path} has no pairs of the training tasks "
+                                  f"({', '.join(sorted(tasks))}) whose deviation failed")
+            self.records += records
+            self.paths += [(resolve_path(path, r), path.resolve().parent / r.extra["pair_path"]) for r in records]
         self.per_batch = per_batch
 
     def __len__(self) -> int:
