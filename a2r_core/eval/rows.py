@@ -22,6 +22,8 @@ Row names (config `rows:`):
                       a2r_core.data.planner_rollouts): its data comes from another checkpoint's
                       planner, so the row is a given checkpoint (metaworld.checkpoints), never trained
                       in the eval
+  ROW+interventions   a +loop row fine-tuned with branch pairs from its planner's own states
+                      (config/train_loop4.yaml; a2r_core.data.interventions): a given checkpoint too
   oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
 """
@@ -55,6 +57,7 @@ class RowSpec:
     progress: bool = False
     branches: bool = False
     loop: int = 0  # planner-in-the-loop rounds (0: none)
+    interventions: bool = False  # branch pairs from the planner's own states (a given checkpoint)
 
     @property
     def output(self) -> str:
@@ -64,6 +67,11 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
+    if name.endswith("+interventions"):
+        base = parse_row(name[: -len("+interventions")])
+        if not base.loop:
+            raise ConfigError(f"eval rows: {name!r}: +interventions needs a +loop row (its planner's attempts)")
+        return dataclasses.replace(base, name=name, interventions=True)
     m = re.fullmatch(r"(.+)\+loop([2-9]?)", name)
     if m:
         base = parse_row(m.group(1) + "+branches")
@@ -87,7 +95,7 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN', oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN' (then optionally '+interventions'), oracle, random")
 
 
 class RowScorer(Protocol):

@@ -177,6 +177,10 @@ RUN: dict[str, Run] = {
     "--max-steps 30 --out data/mw_planner": Run(
         why="one start seed and 3 planning actions (a 30-action episode takes about 15 s)",
         sub=(("--seeds 10 11 --max-steps 30", "--seeds 10 --max-steps 3"),), expect=(r"ran 1 MPC episodes",)),
+    "a2r data interventions --from data/mw_planner/manifest.jsonl --out data/mw_interventions --branches 3": Run(
+        why="its input made first: docs/data.md's `a2r data planner` example on one seed, 3 actions (a failure)",
+        setup=("a2r data planner --checkpoint checkpoints/a2r-small-metaworld --tasks drawer-close-v3 --seeds 10 "
+               "--max-steps 3 --out data/mw_planner --no-progress",), expect=(r"generated 3 pairs",)),
     "a2r eval --config my_eval.yaml --out runs/eval_mine [--no-progress]": Run(
         why="the optional part given", sub=(("[--no-progress]", "--no-progress"),)),
     "a2r ros up --config config/reward.yaml --set checkpoint=/path/to/ckpt [--set instructions=\"['open the drawer', "

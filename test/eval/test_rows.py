@@ -75,6 +75,10 @@ def test_branch_rows_add_branch_pairs_to_the_progress_recipe(tmp_path):
     assert parse_row("a2r+loop2").loop == 2 and parse_row("a2r+loop2").branches
     with pytest.raises(ConfigError, match="unknown row"):
         parse_row("a2r+loop1x")
+    iv = parse_row("a2r+loop3+interventions")
+    assert (iv.loop, iv.branches, iv.interventions, iv.name) == (3, True, True, "a2r+loop3+interventions")
+    with pytest.raises(ConfigError, match="needs a \\+loop row"):
+        parse_row("a2r+branches+interventions")
     with pytest.raises(ConfigError, match="give the trained checkpoint"):
         EvalConfig(synthetic=SyntheticSuite()).train_config(loop, "synthetic", {"num_frames": 8}, {"num_frames": 8})
 
