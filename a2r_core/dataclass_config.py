@@ -33,6 +33,15 @@ def build_dataclass(cls: type[T], mapping: Any, where: str) -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def check_int_ranges(config: Any, ranges: dict[str, tuple[int, int]], where: str) -> None:
+    """ConfigError unless each named field of `config` is an int in its [low, high]; the message
+    starts with `where` (e.g. "BranchConfig.")."""
+    for name, (low, high) in ranges.items():
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{where}{name} must be an int in [{low}, {high}], got {value!r}")
+
+
 def read_yaml_mapping(path: str | Path, what: str) -> dict:
     """The top-level mapping of a YAML file (`yaml.safe_load`; an empty file is {}). A missing
     file, invalid YAML or a non-mapping raises ConfigError naming the file and `what` it is."""

@@ -28,11 +28,12 @@ import multiprocessing as mp
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from a2r_core.data.generate import EpisodeSpec, close_envs
+from a2r_core.dataclass_config import check_int_ranges
 from a2r_core.data.manifest import MANIFEST_NAME, append_records, read_manifest, write_manifest
 from a2r_core.data.records import ClipRecord
 from a2r_core.errors import ConfigError
@@ -68,13 +69,9 @@ class BranchConfig:
         for task in self.tasks:
             check_task(task)
         get_variant(self.variant)
-        checks = {"episodes": (1, 100_000), "branches_per_episode": (1, 1000), "future_steps": (1, 1000),
-                  "action_repeat": (1, 100), "workers": (1, 256), "size": (16, 1024), "frames": (2, 256),
-                  "horizon": (2, 10_000), "crf": (0, 51)}
-        for name, (low, high) in checks.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"BranchConfig.{name} must be an int in [{low}, {high}], got {value!r}")
+        check_int_ranges(self, {"episodes": (1, 100_000), "branches_per_episode": (1, 1000), "future_steps": (1, 1000),
+                                "action_repeat": (1, 100), "workers": (1, 256), "size": (16, 1024), "frames": (2, 256),
+                                "horizon": (2, 10_000), "crf": (0, 51)}, "BranchConfig.")
         if not 0.0 < self.cem_std <= 2.0:
             raise ConfigError(f"BranchConfig.cem_std must be in (0, 2], got {self.cem_std}")
         if self.size % 2:
@@ -179,42 +176,55 @@ def _work(job: tuple[BranchSpec, BranchConfig]) -> ClipRecord:
     return generate_pair(*job)
 
 
-def generate_branches(config: BranchConfig, progress: bool = True) -> tuple[int, int, float, Path]:
-    """Make every missing pair of `config`; (generated, skipped, seconds, manifest path). Resumable."""
+def run_pair_jobs(out_dir: str | Path, jobs_for: Callable[[set], list], work: Callable, workers: int, desc: str,
+                  progress: bool = True, cleanup: Optional[Callable[[], None]] = None) -> tuple[int, int, float, Path]:
+    """The resumable loop of a pair generator (`a2r data branches`, `a2r data interventions`): the
+    pairs already in `out_dir` whose two clips exist are kept, `jobs_for(done clip ids)` gives the
+    missing ones, `work(job)` makes one (in `workers` spawned processes when > 1) and each record is
+    appended as it arrives, so an interrupted run resumes. (generated, skipped, seconds, manifest)."""
     from tqdm import tqdm
 
-    out = Path(config.out_dir)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST_NAME
     existing = read_manifest(manifest, allow_torn_tail=True) if manifest.exists() else []
     done = {r.extra.get("clip_id"): r for r in existing
             if (out / r.path).is_file() and (out / r.extra.get("pair_path", "")).is_file()}
-    jobs = [(s, config) for s in branch_specs(config) if s.clip_id not in done]
+    jobs = jobs_for(set(done))
     started = time.perf_counter()
     new: list[ClipRecord] = []
-    bar = tqdm(total=len(jobs), desc="a2r data branches", unit="pair", disable=not progress)
+    bar = tqdm(total=len(jobs), desc=desc, unit="pair", disable=not progress)
+    pool: Optional[mp.pool.Pool] = None
     try:
-        if config.workers == 1 or len(jobs) <= 1:
-            results = map(_work, jobs)
-            pool: Optional[mp.pool.Pool] = None
+        if workers == 1 or len(jobs) <= 1:
+            results = map(work, jobs)
         else:
-            pool = mp.get_context("spawn").Pool(config.workers)
-            results = pool.imap_unordered(_work, jobs, chunksize=max(1, len(jobs) // (config.workers * 8)))
-        try:
-            for record in results:
-                append_records(manifest, [record])
-                new.append(record)
-                bar.update(1)
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+            pool = mp.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(work, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+        for record in results:
+            append_records(manifest, [record])
+            new.append(record)
+            bar.update(1)
     finally:
         bar.close()
-        close_envs()
+        if pool is not None:
+            pool.close()
+            pool.join()
+        if cleanup is not None:
+            cleanup()
     records = {r.extra["clip_id"]: r for r in [*done.values(), *new]}
     write_manifest(manifest, [records[k] for k in sorted(records)])
     return len(new), len(done), time.perf_counter() - started, manifest
 
 
-__all__ = ["BranchConfig", "BranchSpec", "DEVIATIONS", "branch_specs", "generate_branches", "generate_pair"]
+def generate_branches(config: BranchConfig, progress: bool = True) -> tuple[int, int, float, Path]:
+    """Make every missing pair of `config`; (generated, skipped, seconds, manifest path). Resumable."""
+    def jobs_for(done: set) -> list:
+        return [(s, config) for s in branch_specs(config) if s.clip_id not in done]
+
+    return run_pair_jobs(config.out_dir, jobs_for, _work, config.workers, "a2r data branches", progress,
+                         cleanup=close_envs)
+
+
+__all__ = ["BranchConfig", "BranchSpec", "DEVIATIONS", "branch_specs", "generate_branches", "generate_pair",
+           "run_pair_jobs"]

@@ -27,17 +27,16 @@ training never reads it.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from a2r_core.data.branches import DEVIATIONS
-from a2r_core.data.manifest import MANIFEST_NAME, append_records, read_manifest, write_manifest
+from a2r_core.data.branches import DEVIATIONS, run_pair_jobs
+from a2r_core.data.manifest import read_manifest
 from a2r_core.data.records import ClipRecord
+from a2r_core.dataclass_config import check_int_ranges
 from a2r_core.errors import ConfigError
 
 
@@ -61,12 +60,8 @@ class InterventionConfig:
         for path in self.planner_manifests:
             if not Path(path).is_file():
                 raise ConfigError(f"a2r data interventions: {path} does not exist (make it with `a2r data planner`)")
-        checks = {"branches_per_episode": (1, 100), "future_planning_steps": (1, 100), "workers": (1, 256),
-                  "crf": (0, 51)}
-        for name, (low, high) in checks.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"a2r data interventions: {name} must be an int in [{low}, {high}], got {value!r}")
+        check_int_ranges(self, {"branches_per_episode": (1, 100), "future_planning_steps": (1, 100),
+                                "workers": (1, 256), "crf": (0, 51)}, "a2r data interventions: ")
         if not 0.0 < self.cem_std <= 2.0:
             raise ConfigError(f"a2r data interventions: cem_std must be in (0, 2], got {self.cem_std}")
 
@@ -94,9 +89,9 @@ def attempts(config: InterventionConfig) -> list[ClipRecord]:
     for path in config.planner_manifests:
         for record in read_manifest(path):
             if record.extra.get("source") != "planner" or "actions" not in record.extra:
-                raise ConfigError(f"a2r data interventions: {path} is not a planner manifest "
-                                  "with executed actions (its records lack them: made by `a2r data planner` before it stored "
-                                  "them, or by another command); run `a2r data planner` again")
+                raise ConfigError(f"a2r data interventions: {path} is not a planner manifest with executed "
+                                  "actions (made by `a2r data planner` before it stored them, or by another "
+                                  "command); run `a2r data planner` again")
             if config.include_successes or not record.success:
                 records.append(record)
     return records
@@ -180,37 +175,11 @@ def _work(job: tuple[InterventionSpec, InterventionConfig, Path]) -> ClipRecord:
 
 def generate_interventions(config: InterventionConfig, progress: bool = True) -> tuple[int, int, float, Path]:
     """Make every missing pair; (generated, skipped, seconds, manifest path). Resumable."""
-    from tqdm import tqdm
-
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / MANIFEST_NAME
-    existing = read_manifest(manifest, allow_torn_tail=True) if manifest.exists() else []
-    done = {r.extra.get("clip_id"): r for r in existing
-            if (out / r.path).is_file() and (out / r.extra.get("pair_path", "")).is_file()}
-    jobs = [(s, config, out) for s in intervention_specs(config) if s.clip_id not in done]
-    started = time.perf_counter()
-    new: list[ClipRecord] = []
-    bar = tqdm(total=len(jobs), desc="a2r data interventions", unit="pair", disable=not progress)
-    pool: Optional[mp.pool.Pool] = None
-    try:
-        if config.workers == 1 or len(jobs) <= 1:
-            results = map(_work, jobs)
-        else:
-            pool = mp.get_context("spawn").Pool(config.workers)
-            results = pool.imap_unordered(_work, jobs, chunksize=max(1, len(jobs) // (config.workers * 8)))
-        for record in results:
-            append_records(manifest, [record])
-            new.append(record)
-            bar.update(1)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    records = {r.extra["clip_id"]: r for r in [*done.values(), *new]}
-    write_manifest(manifest, [records[k] for k in sorted(records)])
-    return len(new), len(done), time.perf_counter() - started, manifest
+    def jobs_for(done: set) -> list:
+        return [(s, config, out) for s in intervention_specs(config) if s.clip_id not in done]
+
+    return run_pair_jobs(out, jobs_for, _work, config.workers, "a2r data interventions", progress)
 
 
 def summary(records: Sequence[ClipRecord]) -> dict[str, int]:
