@@ -122,6 +122,15 @@ SKIP: dict[str, str] = {
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r eval --config config/eval_planning.yaml --rows a2r+loop3 --out runs/eval_loop3":
         "one learned row of the planning benchmark: 15 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r data interventions --from data/default/robot_planner2/manifest.jsonl "
+    "data/default/robot_planner3/manifest.jsonl --out data/default/robot_interventions --branches 4 --workers 2":
+        "376 pairs (3 minutes) from the planner attempts of rounds 2 and 3 (data/default); the command runs on "
+        "one attempt in docs/data.md",
+    "a2r train --config config/train_loop4.yaml --output runs/loop4":
+        "fine-tunes runs/loop3/best (17 minutes); init_from through the CLI runs in "
+        "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop3+interventions a2r+loop3 --out runs/eval_loop4":
+        "two learned rows of the planning benchmark: 25 minutes; --rows runs in test/eval/test_rows.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
