@@ -1,6 +1,6 @@
 """Helpers the a2r nodes share: parameter descriptors, the drop-oldest hand-off queue, the reward
-node's counters, the latched QoS of result topics, the gate that lets a lifecycle transition wait for running callbacks, and the
-per-reason count of rejected camera frames.
+node's counters, the latched QoS of result topics, the gate that lets a lifecycle transition wait
+for running callbacks, and the per-reason count of rejected camera frames.
 
 Why here and not in one node: the planner and the simulator bridges declare their parameters with
 the same descriptors, and none of these depends on the reward node (structure.md: helpers shared
