@@ -131,6 +131,17 @@ SKIP: dict[str, str] = {
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r eval --config config/eval_planning.yaml --rows a2r+loop3+interventions a2r+loop3 --out runs/eval_loop4":
         "two learned rows of the planning benchmark: 25 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r data planner --checkpoint runs/loop4/best --tasks drawer-open-v3 button-press-v3 door-open-v3 "
+    "window-open-v3 --seeds 40 41 42 43 44 45 46 47 48 49 --max-steps 30 --out data/default/robot_planner4":
+        "40 MPC episodes (10 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
+    "a2r data interventions --from data/default/robot_planner4/manifest.jsonl --out data/default/robot_interventions2 "
+    "--branches 4 --workers 2": "160 pairs (2 minutes) from round 4's attempts (data/default); the command runs on "
+                                "one attempt in docs/data.md",
+    "a2r train --config config/train_loop5.yaml --output runs/loop5":
+        "fine-tunes runs/loop4/best (17 minutes); init_from through the CLI runs in "
+        "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop4+interventions --out runs/eval_loop5":
+        "one learned row of the planning benchmark: 13 minutes; --rows runs in test/eval/test_rows.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
