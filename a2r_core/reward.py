@@ -9,6 +9,11 @@ L2-normalised; t_f[k], k = 1..K: the instruction's failure-text features; s = lo
     reward_mode="cosine":            reward = cos(v, t) = v . t                      in [-1, 1]
     reward_mode="contrast":          reward = log softmax_j(s * [v.t, v.t_f[1], ..., v.t_f[K]])[0]
                                             = s * v.t - logsumexp(s * [v.t, v.t_f[1..K]])   <= 0
+    reward_mode="grounded":          reward = s * v.t - logsumexp(s * [v.t, v.t_f[1..K], v.b[1..M]])  <= 0
+        b: the text bank, every OTHER known task's first instruction and its K failure texts (the
+        model's `task_instructions`; "other" = not the task the instruction resolves to). The
+        log-probability of the instruction among its own failure texts and everything else the
+        model knows: "did this clip do THIS task, and succeed?" in one number.
     (reward_mode defaults to the checkpoint's `A2RConfig.reward_mode`: what its best checkpoint was
     selected on, "contrast" for models trained with the a2r objective, else "cosine")
     success_prob        = sigmoid(success_head(v, t))
@@ -27,6 +32,13 @@ success_prob are computed as usual. With `unseen_task_prompts="mean"` it uses th
 `reward_mode="contrast"` always needs failure texts, so it uses the task-mean prompts for unseen
 instructions whatever the model's setting (and is refused for models without prompts).
 `RewardOutput.resolutions` says, per instruction, what it was taken for.
+
+Why "grounded" (docs/model.md, "Which mode answers..."): "contrast" compares an instruction only with
+its own failure texts, so a clip of task A can score near the maximum for task B's instruction
+whenever it resembles neither B nor B's failures (instruction top-1 suffers); "cosine" compares
+instructions fairly but does not tell success from failure. With one shared bank in every
+denominator, comparing two instructions on a clip comes down to their cosines, while one
+instruction across clips keeps the failure contrast.
 """
 
 from __future__ import annotations
@@ -44,8 +56,8 @@ from a2r_core.errors import CheckpointError, ConfigError, InputError
 from a2r_core.clips import model_input
 from a2r_core.images import needs_resize
 from a2r_core.instructions import DEFAULT_RESOLVE_THRESHOLD, InstructionResolver, Resolution, check_instructions
+from a2r_core.reward_modes import REWARD_MODES
 
-REWARD_MODES = ("cosine", "contrast")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # Clips per video-encoder call when the caller does not choose. Larger chunks are SLOWER per clip
 # on CPU: past these sizes the activations (8 frames x 50 tokens x width per clip) leave the
@@ -78,6 +90,7 @@ class _TextEntry:
     text: torch.Tensor  # [D]
     failure: torch.Tensor | None  # [K, D] failure texts used for failure_mode_probs (None: none)
     contrast: torch.Tensor | None  # [K, D] failure texts used by reward_mode="contrast"
+    task_row: int = -1  # the prompt-pool row of the task the instruction resolved to (-1: unseen)
 
 
 def _as_clip_list(clips) -> list[np.ndarray] | np.ndarray:
@@ -141,6 +154,9 @@ class RewardModel:
             raise ConfigError(f"reward_mode: must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
         if reward_mode == "contrast" and model.num_failure_prompts == 0:
             raise ConfigError("reward_mode: 'contrast' needs a model with failure prompts (this one has none)")
+        if reward_mode == "grounded" and not getattr(model.config, "task_instructions", None):
+            raise ConfigError("reward_mode: 'grounded' needs a model that knows its tasks' instructions "
+                              "(model.task_instructions is empty)")
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE.get(dtype, 32)
         if batch_size < 1 or cache_size < 1:
@@ -166,6 +182,7 @@ class RewardModel:
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _TextEntry] = OrderedDict()
+        self._bank: tuple[torch.Tensor, torch.Tensor] | None = None  # reward_mode="grounded" (_text_bank)
         self.resolver = InstructionResolver(
             getattr(model.config, "task_instructions", None) or {}, self._sentence_features, resolve_threshold)
 
@@ -230,22 +247,41 @@ class RewardModel:
     # ---- features ------------------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._bank = None
+
+    def _text_bank(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """reward_mode="grounded"'s bank: features [M, D] of every known task's first instruction
+        and its K failure texts, and the prompt-pool row [M] each belongs to (computed once)."""
+        if self._bank is None:
+            model = self.model
+            tasks = [t for t in model.config.tasks if t in model.config.task_instructions]
+            texts = [model.config.task_instructions[t][0] for t in tasks]
+            rows = torch.tensor([model.task_index(t) for t in tasks], device=self.device)
+            with self._autocast():
+                feats = [model.encode_text(texts).float()]
+                owner = [rows]
+                if model.num_failure_prompts:
+                    feats.append(model.failure_text_features(rows, texts).float().flatten(0, 1))
+                    owner.append(rows.repeat_interleave(model.num_failure_prompts))
+            self._bank = (torch.cat(feats), torch.cat(owner))
+        return self._bank
 
     def _text_entries(self, instructions: list[str]) -> list[_TextEntry]:
         model = self.model
         missing = [t for t in dict.fromkeys(instructions) if t not in self._cache]
         if missing:
+            rows = [self._task_row(t) for t in missing]
             with self._autocast():
                 texts = model.encode_text(missing).float()
                 failure = contrast = [None] * len(missing)
                 if model.num_failure_prompts:
-                    ids = torch.tensor([self._task_row(t) for t in missing], device=self.device)
+                    ids = torch.tensor(rows, device=self.device)
                     feats = model.failure_text_features(ids, missing).float()  # -1 rows: task-mean prompts
                     has = model.prompts.has_prompts(ids).tolist()
                     failure = [feats[j] if has[j] else None for j in range(len(missing))]
                     contrast = [feats[j] for j in range(len(missing))]
             for j, t in enumerate(missing):
-                self._cache[t] = _TextEntry(texts[j], failure[j], contrast[j])
+                self._cache[t] = _TextEntry(texts[j], failure[j], contrast[j], rows[j])
         entries = []
         for t in instructions:
             self._cache.move_to_end(t)
@@ -293,7 +329,8 @@ class RewardModel:
         than the model's input in both dimensions are shrunk in uint8 by
         `a2r_core.images.resize_frames`, the preprocessing filter; others in float by the model). The formula
         is in the module docstring: reward = cos(v, t) ("cosine") or the log-softmax of the
-        instruction among {instruction, its K failure texts} at logit_scale ("contrast");
+        instruction among {instruction, its K failure texts} at logit_scale ("contrast"), or among
+        those and the other known tasks' instructions and failure texts ("grounded");
         success_prob = sigmoid(success_head(v, t)); failure_mode_probs = softmax over the K failure
         texts' similarities at logit_scale (zeros and mode -1 where an instruction has none).
         Raises InputError for malformed clips or instructions.
@@ -315,6 +352,7 @@ class RewardModel:
         probs = torch.zeros(b, n_i, k, device=self.device)
         best = torch.full((b, n_i), -1, dtype=torch.int32, device=self.device)
         reward = sim.clone()
+        bank = self._text_bank() if self.reward_mode == "grounded" else None
         for i, e in enumerate(entries):
             if e.failure is not None:
                 p = torch.softmax(scale * (v @ e.failure.T), dim=-1)  # [B, K]
@@ -322,6 +360,11 @@ class RewardModel:
                 best[:, i] = p.argmax(-1).to(torch.int32)
             if self.reward_mode == "contrast":
                 all_logits = scale * torch.cat([sim[:, i:i + 1], v @ e.contrast.T], dim=1)
+                reward[:, i] = torch.log_softmax(all_logits, dim=1)[:, 0]
+            elif bank is not None:  # grounded: own failure texts (task-mean when unseen) + the other tasks' bank
+                own = e.contrast if e.contrast is not None else v.new_zeros(0, v.shape[1])
+                others = bank[0][bank[1] != e.task_row]
+                all_logits = scale * torch.cat([sim[:, i:i + 1], v @ own.T, v @ others.T], dim=1)
                 reward[:, i] = torch.log_softmax(all_logits, dim=1)[:, 0]
         return RewardOutput(
             reward=reward.cpu().numpy().astype(np.float32),

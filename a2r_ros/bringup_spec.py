@@ -20,6 +20,7 @@ import yaml
 
 from a2r_core.clip_buffer import ClipBufferConfig
 from a2r_core.errors import ConfigError
+from a2r_core.reward_modes import REWARD_MODES
 
 PACKAGE = "a2r_ros"
 PARAMS_FILE_RELATIVE = "config/reward.yaml"
@@ -104,6 +105,9 @@ REWARD_NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               "Required."),
     ParamSpec("device", STRING, "cpu", "Torch device for inference, e.g. cpu or cuda:0."),
     ParamSpec("dtype", STRING, "float32", "Inference precision.", choices=("float32", "bfloat16")),
+    ParamSpec("reward_mode", STRING, "",
+              "Reward formula (docs/model.md): empty for the checkpoint's own, or cosine, contrast, grounded.",
+              choices=("",) + REWARD_MODES),
     ParamSpec("rate_hz", DOUBLE, 2.0,
               "Clips scored per second of camera (header stamp) time: the clip stride is 1/rate_hz.",
               min=0.01, max=100.0),

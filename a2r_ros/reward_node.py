@@ -157,7 +157,7 @@ class RewardNode(LifecycleNode):
             raise ConfigError(f"parameter camera_topic: {exc}") from exc
         bringup_spec.clip_buffer_config(p, 1)  # a bad buffer setting fails before the slow load
         self._query_limits = QueryLimits.from_params(p)
-        self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"])
+        self.model = self._load_model(p["checkpoint"], p["device"], p["dtype"], p["reward_mode"] or None)
         self.buffer = ClipBuffer(bringup_spec.clip_buffer_config(p, self.model.num_frames))
         self._frame_size = self.model.image_size
         self._params = p
@@ -165,7 +165,8 @@ class RewardNode(LifecycleNode):
             self._instructions = instructions
         self.stats = NodeStats()
         self.rejections = RejectionLog()
-        self.get_logger().info(f"configured: {self.model.model_id} on {p['device']} ({p['dtype']})")
+        self.get_logger().info(f"configured: {self.model.model_id} on {p['device']} ({p['dtype']}), "
+                               f"reward_mode {self.model.reward_mode}")
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         """Subscribe, publish, serve, start the worker; FAILURE (inactive) if any of it fails."""
@@ -258,7 +259,7 @@ class RewardNode(LifecycleNode):
 
     # -- start-up ------------------------------------------------------------------------------
     @staticmethod
-    def _load_model(checkpoint: str, device: str, dtype: str):
+    def _load_model(checkpoint: str, device: str, dtype: str, reward_mode: str | None):
         """RewardModel.load with errors a user can act on (CheckpointError / ConfigError)."""
         if not checkpoint.strip():
             raise ConfigError("parameter checkpoint is empty: set it to a checkpoint directory "
@@ -266,7 +267,7 @@ class RewardNode(LifecycleNode):
         from a2r_core.reward import RewardModel  # torch is imported here, not at module import
 
         try:
-            return RewardModel.load(checkpoint, device=device, dtype=dtype)
+            return RewardModel.load(checkpoint, device=device, dtype=dtype, reward_mode=reward_mode)
         except A2RError:
             raise
         except (OSError, RuntimeError, ValueError) as exc:  # e.g. an unknown torch device

@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from a2r_core.errors import ConfigError
+from a2r_core.reward_modes import REWARD_MODES
 
 NAME = "eval"
 HELP = ("reward-quality benchmark (synthetic, PyBullet, MetaWorld): train rows on the same data, offline metrics, "
@@ -53,12 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="growing prefixes scored per clip for value order and curves (default 8; 0 = every frame)")
     mine.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda (default cpu)")
     mine.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="default float32")
+    mine.add_argument("--reward-mode", choices=REWARD_MODES, default=None,
+                      help="score with this reward (docs/model.md) instead of the checkpoint's own")
     mine.add_argument("--canonical-instructions", action="store_true",
                       help="score clips of tasks in instructions.yaml for the task's canonical instruction "
                            "(as the benchmark does) instead of the manifest's")
 
 
-_MODEL_ONLY = ("data", "batch_size", "canonical_instructions")
+_MODEL_ONLY = ("data", "batch_size", "canonical_instructions", "reward_mode")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,7 +106,8 @@ def run_checkpoint(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-prefixes: must be >= 2, or 0 for every frame, got {args.max_prefixes}")
     model_report.check_out_dir(args.out)
     entries = model_report.manifest_entries(args.data)  # bad manifests fail before the model loads
-    model = RewardModel.load(args.checkpoint, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    model = RewardModel.load(args.checkpoint, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                             reward_mode=args.reward_mode)
     clips = model_report.load_manifest_clips(entries, args.canonical_instructions, progress=not args.no_progress)
     results = model_report.evaluate_model(model, clips, max_prefixes=args.max_prefixes or None,
                                           progress=not args.no_progress)

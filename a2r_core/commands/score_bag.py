@@ -25,6 +25,7 @@ from typing import Sequence
 
 from a2r_core.clip_buffer import ClipBufferConfig
 from a2r_core.errors import ConfigError, InputError
+from a2r_core.reward_modes import REWARD_MODES
 from a2r_core.output_dirs import staging_dir
 
 NAME = "score-bag"
@@ -80,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="clips per model forward (default 8)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--reward-mode", default=None, choices=REWARD_MODES,
+                        help="reward formula (docs/model.md; default: the checkpoint's own)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     from a2r_core.reward import RewardModel
 
-    model = RewardModel.load(args.checkpoint, device=args.device, dtype=args.dtype)
+    model = RewardModel.load(args.checkpoint, device=args.device, dtype=args.dtype, reward_mode=args.reward_mode)
     config = buffer_config(args, int(model.num_frames))
     results = score_bag_topics(args.bag, topics, model, instructions, config,
                                batch_size=args.batch_size, progress=not args.no_progress)

@@ -456,7 +456,7 @@ def _build_scorer(spec: RowSpec, cfg: EvalConfig, suite: str, data: dict, task_o
         params.pop("augment", None)  # demonstrations as recorded, not augmented
         train_set = build_dataset(tcfg.data.kind, params)
         return DVDScorer(best_dir, _demos(train_set, cfg.seed), task_of, tcfg.loss.dvd_hidden), info
-    return ModelScorer(best_dir, output=spec.output), info
+    return ModelScorer(best_dir, output=spec.output, reward_mode=spec.reward_mode), info
 
 
 def _suites(cfg: EvalConfig, tmp: Path) -> list[tuple]:

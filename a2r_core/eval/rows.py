@@ -24,6 +24,9 @@ Row names (config `rows:`):
                       in the eval
   ROW+interventions   a +loop row fine-tuned with branch pairs from its planner's own states
                       (config/train_loop4.yaml; a2r_core.data.interventions): a given checkpoint too
+  ROW@MODE            a trained row with a reward readout (not bce_only, dvd) scored with
+                      reward_mode MODE (cosine, contrast, grounded; a2r_core.reward) instead of
+                      its checkpoint's own: the same training (or metaworld.checkpoints entry)
   oracle              the environment's dense reward (PyBullet, MetaWorld)
   random              uniform random scores
 """
@@ -58,6 +61,7 @@ class RowSpec:
     branches: bool = False
     loop: int = 0  # planner-in-the-loop rounds (0: none)
     interventions: bool = False  # branch pairs from the planner's own states (a given checkpoint)
+    reward_mode: Optional[str] = None  # ROW@MODE: score with this reward_mode (None: the checkpoint's own)
 
     @property
     def output(self) -> str:
@@ -67,6 +71,17 @@ class RowSpec:
 
 def parse_row(name: str) -> RowSpec:
     """Row name -> RowSpec (see the module docstring); ConfigError for an unknown name."""
+    if "@" in name:
+        from a2r_core.reward_modes import REWARD_MODES
+
+        base_name, mode = name.rsplit("@", 1)
+        base = parse_row(base_name)
+        if base.kind != "trained" or base.output != "reward" or base.reward_mode is not None:
+            raise ConfigError(f"eval rows: {name!r}: @MODE needs a trained row scored by its reward "
+                              "(not oracle, random, bce_only, dvd, or a row that already has @MODE)")
+        if mode not in REWARD_MODES:
+            raise ConfigError(f"eval rows: {name!r}: reward mode must be one of {', '.join(REWARD_MODES)}")
+        return dataclasses.replace(base, name=name, reward_mode=mode)
     if name.endswith("+interventions"):
         base = parse_row(name[: -len("+interventions")])
         if not base.loop:
@@ -95,7 +110,8 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN' (then optionally '+interventions'), oracle, random")
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN' (then optionally '+interventions'), "
+                      "any trained reward row + '@cosine', '@contrast' or '@grounded', oracle, random")
 
 
 class RowScorer(Protocol):
@@ -105,12 +121,13 @@ class RowScorer(Protocol):
 class ModelScorer:
     """A trained checkpoint scored through `RewardModel.score` (reward or success probability)."""
 
-    def __init__(self, checkpoint: str | Path, output: str = "reward", batch_size: int = 64) -> None:
+    def __init__(self, checkpoint: str | Path, output: str = "reward", batch_size: int = 64,
+                 reward_mode: Optional[str] = None) -> None:
         from a2r_core.reward import RewardModel
 
         if output not in ("reward", "success_prob"):
             raise ConfigError(f"ModelScorer: output must be reward or success_prob, got {output!r}")
-        self.reward_model = RewardModel.load(checkpoint, batch_size=batch_size)
+        self.reward_model = RewardModel.load(checkpoint, batch_size=batch_size, reward_mode=reward_mode)
         self.output = output
 
     def score(self, clips: Sequence[EvalClip], instructions: Sequence[str]) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 from a2r_core.instructions import normalize as normalize_instruction  # the key of the instruction -> task lookup
+from a2r_core.reward_modes import REWARD_MODES
 
 BACKBONE_NAMES = ("a2r-small", "xclip", "clip")
 SUCCESS_HEAD_KINDS = ("mlp", "cosine", "video")
@@ -76,7 +77,7 @@ class A2RConfig:
     # Failure prompts.
     prompt_init_std: float = 0.02
     unseen_task_prompts: str = "omit"  # "omit": no failure texts for unseen tasks; "mean": task-mean prompts
-    # The reward RewardModel computes unless told otherwise ("cosine" | "contrast", see
+    # The reward RewardModel computes unless told otherwise (a2r_core.reward_modes, see
     # a2r_core.reward). The trainer records the one its best checkpoint was selected on, so a
     # deployed checkpoint scores the way it was validated.
     reward_mode: str = "cosine"
@@ -128,8 +129,8 @@ class A2RConfig:
         if self.success_head not in SUCCESS_HEAD_KINDS:
             raise ConfigError(f"model.success_head: must be one of {', '.join(SUCCESS_HEAD_KINDS)}, "
                               f"got {self.success_head!r}")
-        if self.reward_mode not in ("cosine", "contrast"):
-            raise ConfigError(f"model.reward_mode: must be 'cosine' or 'contrast', got {self.reward_mode!r}")
+        if self.reward_mode not in REWARD_MODES:
+            raise ConfigError(f"model.reward_mode: must be one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}")
         if self.unseen_task_prompts not in UNSEEN_TASK_PROMPTS:
             raise ConfigError(f"model.unseen_task_prompts: must be one of {', '.join(UNSEEN_TASK_PROMPTS)}, "
                               f"got {self.unseen_task_prompts!r}")

@@ -91,6 +91,39 @@ def test_contrast_mode_matches_the_formula(model, clips) -> None:
     assert np.isfinite(unseen).all() and (unseen < 0).all()
 
 
+def test_grounded_mode_matches_the_formula_and_compares_instructions_by_cosine(model, clips) -> None:
+    """reward = s v.t - logsumexp(s [v.t, v.t_f (own), v.b (the other tasks' instruction and failure
+    texts)]); with one shared bank, two instructions on a clip differ by the sign of their cosines."""
+    grounded = RewardModel.from_module(model, reward_mode="grounded")
+    out = grounded.score(clips, SEEN + [UNSEEN])
+    cosine = RewardModel.from_module(model, reward_mode="cosine").score(clips, SEEN + [UNSEEN]).reward
+    with torch.no_grad():
+        s = float(model.logit_scale)
+        bank = {task: torch.cat([model.encode_text([text]),
+                                 model.failure_text_features(torch.tensor([model.task_index(task)]), [text])[0]])
+                for task, text in (("open", SEEN[0]), ("close", SEEN[1]))}
+        mean = model.failure_text_features(torch.tensor([-1]), [UNSEEN])[0]
+        for b, clip in enumerate(clips):
+            v = model.encode_video(model.preprocess(torch.from_numpy(resize_frames(clip, 32))[None]))[0]
+            for i, (text, task) in enumerate(((SEEN[0], "open"), (SEEN[1], "close"), (UNSEEN, None))):
+                t = model.encode_text([text])[0]
+                own = mean if task is None else bank[task][1:]
+                others = torch.cat([f for k, f in bank.items() if k != task])
+                expected = torch.log_softmax(s * torch.cat([(v @ t)[None], own @ v, others @ v]), 0)[0]
+                assert out.reward[b, i] == pytest.approx(float(expected), abs=1e-4)
+    assert (out.reward <= 0).all() and np.isfinite(out.reward).all()
+    # The two seen instructions share every denominator term but their own texts, which each
+    # denominator holds once: which of them a clip prefers follows the cosine, unlike "contrast".
+    np.testing.assert_array_equal(out.reward[:, 0] > out.reward[:, 1], cosine[:, 0] > cosine[:, 1])
+
+
+def test_grounded_mode_needs_known_tasks() -> None:
+    cfg = A2RConfig(tasks=["open"], num_frames=4, image_size=32, embed_dim=32, video_width=64, video_depth=1,
+                    video_heads=2, success_head_hidden=32)
+    with pytest.raises(ConfigError, match="grounded"):
+        RewardModel.from_module(Adapt2Reward(cfg), reward_mode="grounded")
+
+
 def test_batch_array_equals_list_equals_one_by_one(model, clips) -> None:
     rm = RewardModel.from_module(model, batch_size=2)
     same = np.stack([clips[0], clips[2]])

@@ -110,3 +110,23 @@ def test_a_loop_row_is_scored_from_its_given_checkpoint_without_a_training_confi
     cfg.metaworld.checkpoints["a2r+loop"] = str(repo / "checkpoints" / "a2r-small-metaworld")
     scorer, info = _build_scorer(cfg.specs[0], cfg, "metaworld", {"train": {}, "val": {}}, {}, tmp_path)
     assert isinstance(scorer, ModelScorer) and info["given"]
+
+
+def test_a_mode_row_scores_its_checkpoint_with_that_reward_mode(tmp_path):
+    """ROW@MODE: the same row (training or given checkpoint), scored with another reward_mode."""
+    from pathlib import Path
+
+    from a2r_core.eval.benchmark import _build_scorer, load_eval_config
+
+    spec = parse_row("a2r+loop2@grounded")
+    assert (spec.loop, spec.reward_mode, spec.output) == (2, "grounded", "reward")
+    assert parse_row("a2r").reward_mode is None
+    for bad in ("bce_only@grounded", "oracle@cosine", "a2r@sharpest", "a2r@cosine@grounded"):
+        with pytest.raises(ConfigError, match="@"):
+            parse_row(bad)
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_eval_config(repo / "config" / "eval_planning.yaml", rows=["a2r"])
+    cfg.specs = [parse_row("a2r@grounded")]
+    cfg.metaworld.checkpoints = {"a2r@grounded": str(repo / "checkpoints" / "a2r-small-metaworld")}
+    scorer, info = _build_scorer(cfg.specs[0], cfg, "metaworld", {"train": {}, "val": {}}, {}, tmp_path)
+    assert info["given"] and scorer.reward_model.reward_mode == "grounded"

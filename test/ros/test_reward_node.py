@@ -205,6 +205,27 @@ def test_camera_frames_are_shrunk_once_on_arrival_and_score_as_direct_scoring(ro
 
 
 @pytest.mark.ros
+def test_reward_mode_parameter_scores_with_that_formula(ros, tiny_checkpoint) -> None:
+    """reward_mode:=grounded: the node's rewards are RewardModel.score's in that mode, and differ
+    from the checkpoint's own (cosine for this untrained checkpoint)."""
+    from a2r_core.reward import RewardModel
+
+    grounded = RewardModel.load(tiny_checkpoint, reward_mode="grounded")
+    own = RewardModel.load(tiny_checkpoint)
+    frames = _frames(30, seed=5)
+    stamps = T0 + HZ30 * np.arange(30)
+    with rig(ros, tiny_checkpoint, rate_hz=2.0, window_s=0.5, min_frames=4, reward_mode="grounded") as r:
+        rgb = [image_to_rgb(_stamped(f, 0)) for f in frames]
+        expected = _expected_rewards(grounded, rgb, stamps, r.params, ["open the drawer"])
+        baseline = _expected_rewards(own, rgb, stamps, r.params, ["open the drawer"])
+        r.publish(frames, stamps)
+        assert _wait(lambda: len(r.rewards) >= len(expected)), f"{len(r.rewards)} of {len(expected)} rewards"
+        for msg, (_, out), (_, base) in zip(r.rewards, expected, baseline):
+            assert msg.reward == pytest.approx(float(out.reward[0, 0]), abs=1e-5)
+            assert msg.reward <= 0 and abs(msg.reward - float(base.reward[0, 0])) > 1e-3
+
+
+@pytest.mark.ros
 def test_instruction_parameter_and_topic_change_what_is_scored(ros, tiny_checkpoint, reward_model) -> None:
     frames = _frames(40, seed=1)
     stamps = T0 + HZ30 * np.arange(40)
