@@ -257,6 +257,7 @@ class PlannerNode(Node):
             info = self._rollout_call(None, render=False, expect=False)
             self._episode, self._step = int(info.episode), int(info.step)
         planner.reset()
+        self._wait_for_action_subscriber()  # once per episode, before its first action
         t0 = time.perf_counter()
         executed, rollouts, success, success_step = 0, 0, False, None
         best_first, best_last = [], []
@@ -266,7 +267,6 @@ class PlannerNode(Node):
             rollouts += plan.rollouts
             best_first.append(plan.best_per_iteration[0])
             best_last.append(plan.best_per_iteration[-1])
-            self._wait_for_action_subscriber()
             for action in plan.actions[: min(cfg.execute_steps, p["max_steps"] - executed)]:
                 rows = np.repeat(action[None].astype(np.float32), cfg.action_repeat, axis=0)
                 self._action_pub.publish(Float32MultiArray(data=rows.reshape(-1).tolist()))

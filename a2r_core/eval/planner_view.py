@@ -235,23 +235,25 @@ class OwnStateRanking:
         return scores
 
     def summary(self) -> dict:
-        """Mean Spearman (calls where both vary), top-1-in-top-quarter rate, calls measured."""
+        """The counts (calls, top-1 hits, Spearman sum over calls where both vary) and their means."""
         rho = [r for r in self.spearman if np.isfinite(r)]
-        return {"spearman": float(np.mean(rho)) if rho else float("nan"),
-                "top1_hit_rate": float(np.mean(self.top1_hits)) if self.top1_hits else float("nan"),
-                "n_calls": len(self.top1_hits), "n_spearman": len(rho), "spearman_sum": float(np.sum(rho))}
+        return _ranking_stats(len(self.top1_hits), sum(self.top1_hits), len(rho), float(np.sum(rho)))
+
+
+def _ranking_stats(n_calls: int, top1_hits: int, n_spearman: int, spearman_sum: float) -> dict:
+    """One own-state ranking summary from its counts: an episode's, or several pooled."""
+    return {"spearman": spearman_sum / n_spearman if n_spearman else float("nan"),
+            "top1_hit_rate": top1_hits / n_calls if n_calls else float("nan"),
+            "n_calls": n_calls, "top1_hits": top1_hits, "n_spearman": n_spearman, "spearman_sum": spearman_sum,
+            "top1_chance": 0.25}
 
 
 def pool_own_state_ranking(episodes: Sequence[dict]) -> Optional[dict]:
     """Episode records' `own_state_ranking` pooled over every scoring call (None: none recorded)."""
     parts = [e["own_state_ranking"] for e in episodes if e.get("own_state_ranking")]
-    calls = sum(p["n_calls"] for p in parts)
-    if not calls:
+    if not sum(p["n_calls"] for p in parts):
         return None
-    n_rho = sum(p["n_spearman"] for p in parts)
-    hits = sum(p["top1_hit_rate"] * p["n_calls"] for p in parts if p["n_calls"])
-    return {"spearman": sum(p["spearman_sum"] for p in parts) / n_rho if n_rho else float("nan"),
-            "top1_hit_rate": hits / calls, "n_calls": calls, "top1_chance": 0.25}
+    return _ranking_stats(*(sum(p[k] for p in parts) for k in ("n_calls", "top1_hits", "n_spearman", "spearman_sum")))
 
 
 __all__ = ["OwnStateRanking", "PlannerViewSettings", "measure_episode", "planner_view", "pool_own_state_ranking",
