@@ -142,6 +142,9 @@ SKIP: dict[str, str] = {
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r eval --config config/eval_planning.yaml --rows a2r+loop4+interventions --out runs/eval_loop5":
         "one learned row of the planning benchmark: 13 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r eval --config config/eval_instructions.yaml --out runs/eval_instructions2":
+        "every given checkpoint on the offline columns (ROW@grounded rows too): 15 minutes and data/default; "
+        "the columns run in test/eval/test_metaworld.py, @MODE rows in test/eval/test_rows.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
