@@ -276,7 +276,8 @@ class Trainer:
         self.step = 0
         self.metric_name = cfg.resolved_val_metric
         # Checkpoints score, by default, with the reward they were selected on.
-        self.model.config.reward_mode = "contrast" if self.metric_name == "auroc_contrast" else "cosine"
+        self.model.config.reward_mode = {"auroc_contrast": "contrast",
+                                          "auroc_grounded": "grounded"}.get(self.metric_name, "cosine")
         self._progress_rng = np.random.default_rng([cfg.seed, 7919])  # progress objective's cuts
         self._branch_rng = np.random.default_rng([cfg.seed, 104729])  # branch pairs drawn per step
         robot_tasks = {r.task for r in records if r.domain == "robot"}  # the tasks with failure prompts
@@ -430,6 +431,9 @@ class Trainer:
                 if self.model.num_failure_prompts:
                     models["auroc_contrast"] = RewardModel.from_module(self.model, batch_size=bs,
                                                                        reward_mode="contrast")
+                if self.metric_name == "auroc_grounded":  # only when it selects: one more scoring pass
+                    models["auroc_grounded"] = RewardModel.from_module(self.model, batch_size=bs,
+                                                                       reward_mode="grounded")
                 scores = {name: [] for name in models}
                 scores["auroc_success_prob"] = []
                 for start in range(0, len(robot), bs):

@@ -18,7 +18,7 @@ from a2r_core.dataclass_config import build_dataclass
 from a2r_core.errors import ConfigError
 from a2r_core.losses import ObjectiveConfig
 
-VAL_METRICS = ("auto", "auroc_reward", "auroc_contrast", "auroc_success_prob", "auroc_dvd")
+VAL_METRICS = ("auto", "auroc_reward", "auroc_contrast", "auroc_grounded", "auroc_success_prob", "auroc_dvd")
 
 
 @dataclass

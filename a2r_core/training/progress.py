@@ -125,12 +125,14 @@ def clip_rewards(features: Mapping[str, torch.Tensor], reward_mode: str) -> torc
     """The reward `RewardModel.score` would give each row for its own instruction, differentiable:
     "contrast" = log-softmax of the instruction among {it, its K failure texts} at logit_scale
     (rows without failure texts fall back to the scaled cosine), "cosine" = scaled cosine (the
-    scale keeps the pairwise loss's slope comparable between the modes)."""
+    scale keeps the pairwise loss's slope comparable between the modes). "grounded" trains as
+    "contrast": for one instruction the other tasks' texts only add terms to the softmax, and
+    VLC's in-batch contrast already keeps the other tasks' instructions apart."""
     v = features["video"].float()
     t = features["text"].float()
     scale = features["logit_scale"].float()
     sim = (v * t).sum(-1)
-    if reward_mode != "contrast" or features["failure_text"].shape[1] == 0:
+    if reward_mode not in ("contrast", "grounded") or features["failure_text"].shape[1] == 0:
         return scale * sim
     ft = features["failure_text"].float()
     logits = scale * torch.cat([sim[:, None], torch.einsum("nd,nkd->nk", v, ft)], dim=1)

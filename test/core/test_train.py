@@ -188,6 +188,18 @@ def test_a2r_objective_with_a_model_without_prompts(tmp_path) -> None:
     assert RewardModel.load(tmp_path / "k0" / "best").reward_mode == "cosine"
 
 
+def test_val_metric_auroc_grounded_selects_and_stores_the_grounded_reward(tmp_path) -> None:
+    """val_metric: auroc_grounded validates with reward_mode "grounded" and the checkpoint scores with it."""
+    cfg = config_from_dict(tiny(optim={"epochs": 1}, val_metric="auroc_grounded"))
+    result = train(cfg, output_dir=tmp_path / "grounded")
+    rows = list(csv.DictReader((tmp_path / "grounded" / "epochs.csv").open()))
+    assert result.metric_name == "auroc_grounded" and "val_auroc_grounded" in rows[0]
+    assert result.best_metric == pytest.approx(float(rows[0]["val_auroc_grounded"]))
+    from a2r_core.reward import RewardModel
+
+    assert RewardModel.load(tmp_path / "grounded" / "best").reward_mode == "grounded"
+
+
 def test_bf16_autocast_run_trains(tmp_path) -> None:
     """runtime.bf16: the loop runs under bf16 autocast (this CPU has native bf16) with finite losses."""
     from a2r_core.train import _bf16_supported
