@@ -145,6 +145,18 @@ SKIP: dict[str, str] = {
     "a2r eval --config config/eval_instructions.yaml --out runs/eval_instructions2":
         "every given checkpoint on the offline columns (ROW@grounded rows too): 15 minutes and data/default; "
         "the columns run in test/eval/test_metaworld.py, @MODE rows in test/eval/test_rows.py",
+    "a2r data planner --checkpoint runs/loop5/best --tasks drawer-open-v3 button-press-v3 door-open-v3 "
+    "window-open-v3 --seeds 50 51 52 53 54 55 56 57 58 59 --max-steps 30 --out data/default/robot_planner5":
+        "40 MPC episodes (15 minutes) on a trained checkpoint; the command runs on one episode in docs/data.md",
+    "a2r data interventions --from data/default/robot_planner5/manifest.jsonl --out data/default/robot_interventions3 "
+    "--branches 4 --workers 2": "160 pairs (2 minutes) from round 5's attempts (data/default); the command runs on "
+                                "one attempt in docs/data.md",
+    "a2r train --config config/train_loop6.yaml --output runs/loop6":
+        "fine-tunes runs/loop5/best (16 minutes); init_from through the CLI runs in "
+        "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
+    "a2r eval --config config/eval_planning.yaml --rows a2r+loop5+interventions@grounded a2r+loop5+interventions "
+    "a2r+loop4+interventions@grounded --out runs/eval_loop6":
+        "three learned rows of the planning benchmark: 34 minutes; --rows and @MODE rows run in test/eval/test_rows.py",
     "a2r train --config config/train_loop2.yaml --output runs/loop2":
         "fine-tunes runs/loop/best (15-20 minutes); init_from through the CLI runs in "
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
