@@ -25,8 +25,8 @@ from typing import Sequence
 
 from a2r_core.clip_buffer import ClipBufferConfig
 from a2r_core.errors import ConfigError, InputError
-from a2r_core.reward_modes import REWARD_MODES
 from a2r_core.output_dirs import staging_dir
+from a2r_core.reward_modes import REWARD_MODES
 
 NAME = "score-bag"
 HELP = "score a recorded rosbag2 bag (MCAP or sqlite3) offline: CSV, JSON, PNG, optional bag"
