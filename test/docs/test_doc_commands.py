@@ -142,6 +142,10 @@ SKIP: dict[str, str] = {
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r eval --config config/eval_planning.yaml --rows a2r+loop4+interventions --out runs/eval_loop5":
         "one learned row of the planning benchmark: 13 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r eval --config config/eval_instructions.yaml --rows a2r+loop4+interventions@grounded a2r "
+    "no_failure_data bce_only oracle random --out runs/eval_instructions3":
+        "trains no_failure_data and bce_only (22 minutes) and scores the given checkpoints: 27 minutes and "
+        "data/default; both objectives train in test/core/test_train.py, --rows runs in test/eval/test_rows.py",
     "a2r eval --config config/eval_instructions.yaml --out runs/eval_instructions2":
         "every given checkpoint on the offline columns (ROW@grounded rows too): 15 minutes and data/default; "
         "the columns run in test/eval/test_metaworld.py, @MODE rows in test/eval/test_rows.py",
