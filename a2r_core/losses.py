@@ -125,9 +125,16 @@ def cdc_loss(features: Mapping[str, torch.Tensor], labels: LossLabels,
 
 def vlc_loss(features: Mapping[str, torch.Tensor], labels: LossLabels,
              temperature: Optional[float] = None, failure_negatives: bool = True) -> torch.Tensor:
-    """Video-language contrast per domain; robot success clips also contrast with failure texts."""
+    """Video-language contrast per domain; robot success clips also contrast with failure texts.
+
+    With features["task_bank_text"] ([T, D]: one instruction of every training task, row = the
+    task id of `labels.task`), each clip's video->text side also contrasts with every task's
+    instruction (its own task's row is a positive), not only with the batch's few instructions
+    (`ObjectiveConfig.vlc_task_bank`).
+    """
     v = _f32(features["video"])
     t = _f32(features["text"])
+    bank = features.get("task_bank_text")
     scale = _scale(features, temperature)
     did_task = labels.success.bool() | (labels.domain == HUMAN)
     per_domain = []
@@ -139,13 +146,20 @@ def vlc_loss(features: Mapping[str, torch.Tensor], labels: LossLabels,
         pos = task[:, None] == task[None, :]
         sim = scale * vd @ td.T  # [n, n]: video i vs text j
         v2t_logits, v2t_pos = sim, pos
+        if bank is not None:
+            bank_f = _f32(bank)
+            if bool((task >= bank_f.shape[0]).any()):
+                raise ValueError(f"task id {int(task.max())} has no row in the task bank ({bank_f.shape[0]} rows)")
+            own = torch.arange(bank_f.shape[0], device=task.device)[None, :] == task[:, None]
+            v2t_logits = torch.cat([sim, scale * vd @ bank_f.T], dim=1)
+            v2t_pos = torch.cat([pos, own], dim=1)
         if failure_negatives and domain == ROBOT:
             ft = _f32(features["failure_text"])[sel]  # [n, K, D]
             mask = features["failure_text_mask"].bool()[sel]
             fsim = scale * torch.einsum("nd,nkd->nk", vd, ft)
             fsim = fsim.masked_fill(~mask[:, None], float("-inf"))
-            v2t_logits = torch.cat([sim, fsim], dim=1)
-            v2t_pos = torch.cat([pos, torch.zeros_like(fsim, dtype=torch.bool)], dim=1)
+            v2t_logits = torch.cat([v2t_logits, fsim], dim=1)
+            v2t_pos = torch.cat([v2t_pos, torch.zeros_like(fsim, dtype=torch.bool)], dim=1)
         v2t = multi_positive_infonce(v2t_logits, v2t_pos)
         t2v = multi_positive_infonce(sim.T, pos.T)
         per_domain.append(0.5 * (v2t + t2v))
@@ -249,6 +263,11 @@ class ObjectiveConfig:
     list of them: each step also ranks `progress_branch_pairs` continuations above deviations from
     the same state, drawn from all of them together (a2r_core.training.branch_pairs), weighted by
     weights["branch"]; needs `progress`.
+    vlc_task_bank: VLC's video->text side also contrasts each clip with one instruction of EVERY
+    training task (a paraphrase drawn per step), not only the batch's: with 50 second-domain tasks
+    and 8 second-domain clips a batch, in-batch VLC shows a clip at most 7 other tasks' words, so
+    the alignment of tasks that exist only in the second domain is barely learned (beyond the
+    paper; off by default; docs/model.md).
     """
 
     objective: str = "a2r"
@@ -262,6 +281,7 @@ class ObjectiveConfig:
     progress_full_fraction: float = 0.5
     progress_branches: Optional[Union[str, list[str]]] = None
     progress_branch_pairs: int = 8
+    vlc_task_bank: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -285,6 +305,10 @@ class ObjectiveConfig:
             raise ConfigError("loss.progress_branches: branch pairs are part of the progress objective; set loss.progress: true")
         if not isinstance(self.progress_branch_pairs, int) or self.progress_branch_pairs < 1:
             raise ConfigError(f"loss.progress_branch_pairs: must be an integer >= 1, got {self.progress_branch_pairs!r}")
+        if not isinstance(self.vlc_task_bank, bool):
+            raise ConfigError(f"loss.vlc_task_bank: must be true or false, got {self.vlc_task_bank!r}")
+        if self.vlc_task_bank and self.objective == "dvd":
+            raise ConfigError("loss.vlc_task_bank: the dvd baseline has no VLC loss")
         if self.progress and self.objective == "dvd":
             raise ConfigError("loss.progress: the dvd baseline has no clip reward to rank; use it with another objective")
         if self.temperature is not None and not (isinstance(self.temperature, (int, float)) and self.temperature > 0):

@@ -140,16 +140,19 @@ class _TrainStep(nn.Module):
 
     def forward(self, video: torch.Tensor, instructions: list[str], task_ids: torch.Tensor,
                 labels: LossLabels, progress_pairs: Optional[torch.Tensor] = None,
-                branch_pairs: Optional[torch.Tensor] = None):
+                branch_pairs: Optional[torch.Tensor] = None, task_bank: Optional[list[str]] = None):
         """The objective's (total, parts). With `progress_pairs`, rows past the labelled batch are
         the progress objective's extra clips: the paper's losses see only the labelled rows, the
         progress loss ranks pairs over all rows (a2r_core.training.progress), the branch loss its
-        own pairs (a2r_core.training.branch_pairs)."""
+        own pairs (a2r_core.training.branch_pairs). `task_bank`: one instruction per task id, the
+        texts VLC also contrasts every clip with (`loss.vlc_task_bank`)."""
         features = self.model(video, instructions, task_ids)
+        if task_bank is not None:
+            features["task_bank_text"] = self.model.encode_text(task_bank)
         if progress_pairs is None:
             return self.objective(features, labels)
         n = labels.task.shape[0]
-        main = {k: (v if k == "logit_scale" else v[:n]) for k, v in features.items()}
+        main = {k: (v if k in ("logit_scale", "task_bank_text") else v[:n]) for k, v in features.items()}
         total, parts = self.objective(main, labels)
         rewards = clip_rewards(features, self.model.config.reward_mode)
         rank = progress_loss(rewards, progress_pairs)
@@ -250,6 +253,9 @@ class Trainer:
         records = self.train_set.records
         _fill_model_tasks(cfg, records)
         self.task_ids = {t: i for i, t in enumerate(sorted({r.task for r in records}))}
+        # loss.vlc_task_bank: every task's instructions, by task id; one is drawn per task per step.
+        self.task_bank = ([sorted({r.instruction for r in records if r.task == t}) for t in self.task_ids]
+                          if cfg.loss.vlc_task_bank else None)
 
         self.model = Adapt2Reward(cfg.model)
         if cfg.init_from and not resume:  # fine-tuning; a resumed run has its own weights in last/
@@ -280,6 +286,7 @@ class Trainer:
                                           "auroc_grounded": "grounded"}.get(self.metric_name, "cosine")
         self._progress_rng = np.random.default_rng([cfg.seed, 7919])  # progress objective's cuts
         self._branch_rng = np.random.default_rng([cfg.seed, 104729])  # branch pairs drawn per step
+        self._bank_rng = np.random.default_rng([cfg.seed, 15485863])  # task-bank paraphrases per step
         robot_tasks = {r.task for r in records if r.domain == "robot"}  # the tasks with failure prompts
         self.branch_pairs = (BranchPairs(cfg.loss.progress_branches, robot_tasks, cfg.loss.progress_branch_pairs)
                              if cfg.loss.progress and cfg.loss.progress_branches else None)
@@ -315,10 +322,9 @@ class Trainer:
         if with_train_state:
             opt_t, opt_meta = train_state.optimizer_to_tensors(self.optimizer)
             rng_t, rng_meta = train_state.rng_state()
-            # the progress cuts and branch draws continue where they were (ints too big for
-            # float JSON go as strings)
-            rng_meta["generators"] = {name: json.dumps(gen.bit_generator.state) for name, gen in
-                                      (("progress", self._progress_rng), ("branch", self._branch_rng))}
+            # the progress cuts, branch and task-bank draws continue where they were (ints too
+            # big for float JSON go as strings)
+            rng_meta["generators"] = {name: json.dumps(gen.bit_generator.state) for name, gen in self._generators()}
             tensors.update(opt_t)
             tensors.update(rng_t)
             meta[TRAIN_STATE_KEY].update({"optimizer": opt_meta, "scheduler": self._scheduler_state(),
@@ -369,7 +375,7 @@ class Trainer:
         if self.objective.dvd_head is not None:
             train_state.module_from_tensors(self.objective.dvd_head, tensors, train_state.DVD_PREFIX)
         train_state.set_rng_state(tensors, st["rng"])
-        for name, gen in (("progress", self._progress_rng), ("branch", self._branch_rng)):
+        for name, gen in self._generators():
             if name in st["rng"].get("generators", {}):  # checkpoints from before they were saved lack them
                 gen.bit_generator.state = json.loads(st["rng"]["generators"][name])
         self.epoch, self.step = st["epoch"], st["step"]
@@ -479,7 +485,17 @@ class Trainer:
             out.append(float(dvd_reward(head, clip_feat[row:row + 1], r)[0]))
         return out
 
+    def _generators(self) -> tuple[tuple[str, np.random.Generator], ...]:
+        """The loop's own random generators, saved with the training state so a resume continues them."""
+        return (("progress", self._progress_rng), ("branch", self._branch_rng), ("task_bank", self._bank_rng))
+
     # -- the loop -------------------------------------------------------------------------------
+    def _draw_task_bank(self) -> Optional[list[str]]:
+        """One instruction per task id for this step (a random paraphrase: the text side sees them all)."""
+        if self.task_bank is None:
+            return None
+        return [texts[int(self._bank_rng.integers(len(texts)))] for texts in self.task_bank]
+
     def _labels(self, items) -> tuple[LossLabels, torch.Tensor]:
         recs = [self.train_set.records[it["index"]] for it in items]
         task = torch.tensor([self.task_ids[r.task] for r in recs])
@@ -536,7 +552,8 @@ class Trainer:
                 frames, instructions, prompt_rows, pairs, branch_pairs = self._with_progress_clips(items, prompt_rows)
             video = _video_batch(self.model, frames, self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                total, parts = self.ddp(video, instructions, prompt_rows, labels, pairs, branch_pairs)
+                total, parts = self.ddp(video, instructions, prompt_rows, labels, pairs, branch_pairs,
+                                        self._draw_task_bank())
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             if self.cfg.optim.grad_clip is not None:

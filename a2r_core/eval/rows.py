@@ -24,6 +24,8 @@ Row names (config `rows:`):
                       in the eval
   ROW+interventions   a +loop row fine-tuned with branch pairs from its planner's own states
                       (config/train_loop4.yaml; a2r_core.data.interventions): a given checkpoint too
+  ROW+taskbank        a +interventions row's checkpoint fine-tuned with loss.vlc_task_bank (VLC against
+                      every training task's instruction; config/train_taskbank.yaml): a given checkpoint
   ROW@MODE            a trained row with a reward readout (not bce_only, dvd) scored with
                       reward_mode MODE (cosine, contrast, grounded; a2r_core.reward) instead of
                       its checkpoint's own: the same training (or metaworld.checkpoints entry)
@@ -61,6 +63,7 @@ class RowSpec:
     branches: bool = False
     loop: int = 0  # planner-in-the-loop rounds (0: none)
     interventions: bool = False  # branch pairs from the planner's own states (a given checkpoint)
+    task_bank: bool = False  # fine-tuned with loss.vlc_task_bank (a given checkpoint)
     reward_mode: Optional[str] = None  # ROW@MODE: score with this reward_mode (None: the checkpoint's own)
 
     @property
@@ -82,6 +85,12 @@ def parse_row(name: str) -> RowSpec:
         if mode not in REWARD_MODES:
             raise ConfigError(f"eval rows: {name!r}: reward mode must be one of {', '.join(REWARD_MODES)}")
         return dataclasses.replace(base, name=name, reward_mode=mode)
+    if name.endswith("+taskbank"):
+        base = parse_row(name[: -len("+taskbank")])
+        if not base.interventions or base.task_bank:
+            raise ConfigError(f"eval rows: {name!r}: +taskbank fine-tunes a +interventions row's checkpoint "
+                              "(config/train_taskbank.yaml)")
+        return dataclasses.replace(base, name=name, task_bank=True)
     if name.endswith("+interventions"):
         base = parse_row(name[: -len("+interventions")])
         if not base.loop:
@@ -110,7 +119,8 @@ def parse_row(name: str) -> RowSpec:
     if m:
         return RowSpec(name, "trained", failure_sources=(m.group(1),))
     raise ConfigError(f"eval rows: unknown row {name!r}; known: a2r, no_failure_data, bce_only, dvd, "
-                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN' (then optionally '+interventions'), "
+                      "a2r_k1..a2r_k5, single_source:<source>, any of those + '+progress', '+branches', '+loop' or '+loopN' (then optionally '+interventions', "
+                      "then optionally '+taskbank'), "
                       "any trained reward row + '@cosine', '@contrast' or '@grounded', oracle, random")
 
 

@@ -103,6 +103,24 @@ def test_vlc_duplicate_task_texts_are_positives_not_negatives() -> None:
     assert float(out) == pytest.approx(0.5 * (v2t + t2v), rel=1e-9)
 
 
+def test_vlc_task_bank_adds_every_tasks_text_to_the_video_side() -> None:
+    """loss.vlc_task_bank: each clip's video->text softmax also holds one text per task id (its own
+    task's row a positive); the text->video side stays in-batch."""
+    bank = torch.stack([unit(0, 0.8, 0.6), unit(0.6, 0, 0.8), unit(1, 1, 1)])  # task ids 0, 1, 2
+    f = {**feats(V[:2], T[:2]), "task_bank_text": bank}
+    lab = labels([0, 1], [0, 0], [True, True])  # two human clips of tasks 0 and 1
+    s = lambda i, j: SCALE * dot(V[i], T[j])
+    b = lambda i, k: SCALE * dot(V[i], bank[k])
+    v2t = 0.5 * sum(-0.5 * ((s(i, i) - lse(s(i, 0), s(i, 1), b(i, 0), b(i, 1), b(i, 2)))
+                            + (b(i, i) - lse(s(i, 0), s(i, 1), b(i, 0), b(i, 1), b(i, 2)))) for i in range(2))
+    t2v = 0.5 * sum(-(s(j, j) - lse(s(0, j), s(1, j))) for j in range(2))
+    out = vlc_loss(f, lab, failure_negatives=False)
+    assert float(out) == pytest.approx(0.5 * (v2t + t2v), rel=1e-9)
+    assert float(out) != pytest.approx(float(vlc_loss(feats(V[:2], T[:2]), lab, failure_negatives=False)))
+    with pytest.raises(ValueError, match="task bank"):
+        vlc_loss({**f, "task_bank_text": bank[:1]}, lab)
+
+
 def test_success_clip_vlc_denominator_holds_its_tasks_failure_texts() -> None:
     ft = torch.stack([torch.stack([unit(1, 1, 0), unit(0, 0, 1)])] * 3).requires_grad_(True)
     f = feats(V, T, failure_text=ft)
@@ -177,6 +195,10 @@ def test_objective_total_is_weighted_sum_and_baselines_select_parts() -> None:
 
 
 def test_objective_config_validation() -> None:
+    with pytest.raises(ConfigError, match="vlc_task_bank"):
+        ObjectiveConfig(vlc_task_bank="yes")
+    with pytest.raises(ConfigError, match="vlc_task_bank"):
+        ObjectiveConfig(objective="dvd", vlc_task_bank=True)
     with pytest.raises(ConfigError, match="objective"):
         ObjectiveConfig("nope")
     with pytest.raises(ConfigError, match="unknown loss"):

@@ -125,7 +125,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_result(tmp_path) -> None:
-    cfg = tiny()
+    cfg = tiny(loss={"vlc_task_bank": True})  # the per-step task-bank draws must continue too
     full = train(config_from_dict(copy.deepcopy(cfg)), output_dir=tmp_path / "full")
     part = train(config_from_dict(copy.deepcopy(cfg)), output_dir=tmp_path / "part", stop_after_epochs=1)
     assert part.epochs_done == 1 and full.epochs_done == 3
@@ -174,6 +174,17 @@ def test_baseline_objectives_train_and_validate(tmp_path, objective) -> None:
 
         _, extra, _ = load_checkpoint(tmp_path / objective / "best")
         assert any(k.startswith("dvd_head/") for k in extra)
+
+
+def test_vlc_task_bank_trains_and_changes_the_vlc_loss(tmp_path) -> None:
+    """loss.vlc_task_bank: the same run with every task's text in VLC's softmax logs another VLC."""
+    runs = {}
+    for bank in (False, True):
+        train(config_from_dict(tiny(loss={"vlc_task_bank": bank}, optim={"epochs": 1})), output_dir=tmp_path / str(bank))
+        runs[bank] = list(csv.DictReader((tmp_path / str(bank) / "steps.csv").open()))
+    assert all(np.isfinite(float(r["vlc"])) for r in runs[True])
+    # step 1 starts from the same weights and batch: only the extra texts differ
+    assert float(runs[True][0]["vlc"]) > float(runs[False][0]["vlc"])
 
 
 def test_a2r_objective_with_a_model_without_prompts(tmp_path) -> None:

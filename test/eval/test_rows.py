@@ -79,6 +79,10 @@ def test_branch_rows_add_branch_pairs_to_the_progress_recipe(tmp_path):
     assert (iv.loop, iv.branches, iv.interventions, iv.name) == (3, True, True, "a2r+loop3+interventions")
     with pytest.raises(ConfigError, match="needs a \\+loop row"):
         parse_row("a2r+branches+interventions")
+    tb = parse_row("a2r+loop4+interventions+taskbank@grounded")
+    assert (tb.loop, tb.interventions, tb.task_bank, tb.reward_mode) == (4, True, True, "grounded")
+    with pytest.raises(ConfigError, match="\\+taskbank fine-tunes"):
+        parse_row("a2r+loop4+taskbank")
     with pytest.raises(ConfigError, match="give the trained checkpoint"):
         EvalConfig(synthetic=SyntheticSuite()).train_config(loop, "synthetic", {"num_frames": 8}, {"num_frames": 8})
 
