@@ -142,6 +142,15 @@ SKIP: dict[str, str] = {
         "test/core/test_train.py::test_init_from_starts_from_the_checkpoints_weights_and_refuses_a_mismatch",
     "a2r eval --config config/eval_planning.yaml --rows a2r+loop4+interventions --out runs/eval_loop5":
         "one learned row of the planning benchmark: 13 minutes; --rows runs in test/eval/test_rows.py",
+    "a2r train --config config/train_taskbank.yaml --output runs/taskbank":
+        "fine-tunes the shipped default on data/default and the planner/intervention sets (27 minutes); "
+        "loss.vlc_task_bank trains in test/core/test_train.py",
+    "a2r eval --config config/eval_instructions.yaml --rows a2r+loop4+interventions+taskbank "
+    "a2r+loop4+interventions@grounded --out runs/eval_instructions4":
+        "needs runs/taskbank/best and data/default (4 minutes); --rows runs in test/eval/test_rows.py",
+    "a2r eval --checkpoint checkpoints/a2r-small-metaworld --data data/default/alt --canonical-instructions "
+    "--out runs/alt_shipped":
+        "500 clips of data/default/alt (3 minutes); --checkpoint runs in test/eval/test_eval_checkpoint.py",
     "a2r eval --config config/eval_instructions.yaml --rows a2r+loop4+interventions@grounded a2r "
     "no_failure_data bce_only oracle random --out runs/eval_instructions3":
         "trains no_failure_data and bce_only (22 minutes) and scores the given checkpoints: 27 minutes and "
