@@ -135,6 +135,7 @@ def vlc_loss(features: Mapping[str, torch.Tensor], labels: LossLabels,
     v = _f32(features["video"])
     t = _f32(features["text"])
     bank = features.get("task_bank_text")
+    bank = None if bank is None else _f32(bank)
     scale = _scale(features, temperature)
     did_task = labels.success.bool() | (labels.domain == HUMAN)
     per_domain = []
@@ -147,11 +148,10 @@ def vlc_loss(features: Mapping[str, torch.Tensor], labels: LossLabels,
         sim = scale * vd @ td.T  # [n, n]: video i vs text j
         v2t_logits, v2t_pos = sim, pos
         if bank is not None:
-            bank_f = _f32(bank)
-            if bool((task >= bank_f.shape[0]).any()):
-                raise ValueError(f"task id {int(task.max())} has no row in the task bank ({bank_f.shape[0]} rows)")
-            own = torch.arange(bank_f.shape[0], device=task.device)[None, :] == task[:, None]
-            v2t_logits = torch.cat([sim, scale * vd @ bank_f.T], dim=1)
+            if bool((task >= bank.shape[0]).any()):
+                raise ValueError(f"task id {int(task.max())} has no row in the task bank ({bank.shape[0]} rows)")
+            own = torch.arange(bank.shape[0], device=task.device)[None, :] == task[:, None]
+            v2t_logits = torch.cat([sim, scale * vd @ bank.T], dim=1)
             v2t_pos = torch.cat([pos, own], dim=1)
         if failure_negatives and domain == ROBOT:
             ft = _f32(features["failure_text"])[sel]  # [n, K, D]

@@ -252,11 +252,11 @@ class MetaWorldSuite:
         section), or (None, {}) without a train_config."""
         if self.train_config is None:
             return None, {}
-        from a2r_core.dataclass_config import read_yaml_mapping
+        from a2r_core.training.config import read_train_mapping
 
         path = resolve(self.train_config)
         try:
-            raw = read_yaml_mapping(path, "training config")
+            raw = read_train_mapping(path)
         except ConfigError as exc:
             raise ConfigError(f"metaworld.train_config: {exc}") from exc
         data = raw.pop("data", None) or {}

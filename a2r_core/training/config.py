@@ -218,8 +218,37 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> TrainConfig:
         raise ConfigError(msg if msg.startswith(source) else f"{source}: {msg}") from exc
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a training YAML file."""
+def _merged(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: mappings merge key by key, anything else (lists too) is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_train_mapping(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """A training YAML file as one mapping, its `base:` resolved.
+
+    `base: other.yaml` (relative to this file) starts from that file's mapping and lays this one
+    over it (nested mappings merge, lists and values replace), so a variant of a recipe names only
+    what it changes instead of copying the recipe (config/train_taskbank.yaml). Bases may chain;
+    a cycle is a ConfigError.
+    """
     from a2r_core.dataclass_config import read_yaml_mapping
 
-    return config_from_dict(read_yaml_mapping(path, "training config"), str(path))
+    path = Path(path)
+    raw = read_yaml_mapping(path, "training config")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base: must be the path of another training config, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise ConfigError(f"{path}: base: {base} leads back to itself")
+    return _merged(read_train_mapping(base_path, _seen + (path.resolve(),)), raw)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training YAML file (its `base:` resolved, `read_train_mapping`)."""
+    return config_from_dict(read_train_mapping(path), str(path))

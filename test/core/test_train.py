@@ -108,6 +108,32 @@ def test_config_rejects_unknown_keys_and_missing_validation(tmp_path) -> None:
         config_from_dict(tiny(model={"embed_dim": 0}))
 
 
+def test_config_base_lays_the_file_over_its_base_and_refuses_a_cycle(tmp_path) -> None:
+    """`base:` (relative to the file): nested mappings merge, lists and values replace; chains work."""
+    write_yaml(tmp_path / "recipe.yaml", tiny(loss={"progress_branch_pairs": 3}))
+    (tmp_path / "variants").mkdir()
+    write_yaml(tmp_path / "variants" / "bank.yaml", {"base": "../recipe.yaml", "loss": {"vlc_task_bank": True},
+                                                     "sampler": {"batch_human": 5}})
+    write_yaml(tmp_path / "variants" / "longer.yaml", {"base": "bank.yaml", "optim": {"epochs": 7}})
+    base, cfg = load_config(tmp_path / "recipe.yaml"), load_config(tmp_path / "variants" / "longer.yaml")
+    assert cfg.loss.vlc_task_bank and cfg.loss.progress_branch_pairs == 3  # merged, kept
+    assert (cfg.sampler.batch_human, cfg.sampler.batch_success) == (5, base.sampler.batch_success)
+    assert (cfg.optim.epochs, cfg.optim.lr) == (7, base.optim.lr)
+    assert cfg.model == base.model and cfg.data == base.data
+    write_yaml(tmp_path / "a.yaml", {"base": "b.yaml"})
+    write_yaml(tmp_path / "b.yaml", {"base": "a.yaml"})
+    with pytest.raises(ConfigError, match="leads back to itself"):
+        load_config(tmp_path / "a.yaml")
+    write_yaml(tmp_path / "missing.yaml", {"base": "nowhere.yaml"})
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_every_shipped_training_config_loads() -> None:
+    for path in sorted((REPO / "config").glob("train_*.yaml")):
+        load_config(path)
+
+
 def test_shipped_synthetic_config_loads() -> None:
     cfg = load_config(REPO / "config" / "train_synthetic.yaml")
     assert cfg.data.kind == "synthetic" and cfg.loss.objective == "a2r"
